@@ -1,0 +1,1 @@
+// Keeps lockfs_test_support non-empty before support code exists.
