@@ -31,7 +31,11 @@ class LOCKFS_CAPABILITY("mutex") Mutex {
  private:
   LockMap map_;
   std::atomic<bool> locked_{false};
+  std::atomic<int32_t> sleepers_{0};  // as RwSemaphore::sleepers_
   WaitQueue wq_;
+
+  bool trylock_fast();
+  int lock_slow(bool killable);
 };
 
 // Thread safety: as Mutex. Waiting spins; a sleeping wait while any SpinLock is held is a
@@ -52,6 +56,8 @@ class LOCKFS_CAPABILITY("spinlock") SpinLock {
  private:
   LockMap map_;
   std::atomic<bool> locked_{false};
+
+  bool trylock_fast();
 };
 
 class LOCKFS_SCOPED_CAPABILITY MutexGuard {

@@ -52,7 +52,16 @@ class LOCKFS_CAPABILITY("rw_semaphore") RwSemaphore {
   // by CAS on the fast path.
   std::atomic<int32_t> count_{0};
   std::atomic<int32_t> waiting_writers_{0};
+  // Threads in (or entering) a slow-path wait. Releasers wake wq_ only when it is non-zero;
+  // seq_cst on both sides (Dekker) makes sure a sleeper is never missed.
+  std::atomic<int32_t> sleepers_{0};
   WaitQueue wq_;
+
+  bool read_trylock_fast();
+  bool write_trylock_fast();
+  int read_slow(bool killable);
+  int write_slow(bool killable);
+  void wake_sleepers();
 };
 
 // Scoped guards (non-killable). For killable acquisitions call the method and check it.

@@ -1,0 +1,124 @@
+// FolioFlags: the PG_locked bit lock and PG_writeback wait, with waiters parked on hashed
+// global wait queues as in mm/filemap.c (folio_waitqueue): a folio carries no queue of its own.
+//
+// kWaiters says "someone may sleep on this folio's hashed queue". A waiter sets it and retries
+// the bit under the queue's mutex; unlock/end_writeback clear it together with their bit in one
+// RMW and wake the queue when it was set. All of these RMWs hit the same word, so either the
+// waker sees kWaiters or the waiter's retry sees the cleared bit: no lost wake-up. Clearing
+// kWaiters wakes everyone on the hashed queue, and whoever still waits sets it again.
+#include "locking/folio_flags.h"
+
+#include <functional>
+
+#include "locking/check.h"
+#include "locking/internal/runtime.h"
+#include "locking/wait_queue.h"
+
+namespace lockfs::locking {
+
+using internal::instrumented;
+
+namespace {
+constexpr size_t kFolioWaitTableBits = 8;
+WaitQueue g_folio_wait_table[1u << kFolioWaitTableBits];
+
+WaitQueue& folio_waitqueue(const void* folio) {
+  const uint64_t h = reinterpret_cast<uintptr_t>(folio) * 0x9E3779B97F4A7C15ull;
+  return g_folio_wait_table[h >> (64 - kFolioWaitTableBits)];
+}
+}  // namespace
+
+FolioFlags::FolioFlags(const LockClass& cls, uint64_t ino, uint64_t index)
+    : map_{&cls, ino, index} {}
+
+bool FolioFlags::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool ok = !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
+  if (instrumented()) {
+    if (ok) {
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+    } else {
+      internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
+    }
+  }
+  return ok;
+}
+
+void FolioFlags::lock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool instr = instrumented();
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, Subclass::kNormal, true);
+  if (__builtin_expect(!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked), 1)) {
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+    return;
+  }
+  const uint64_t t0 = internal::now_ns();
+  folio_waitqueue(this).wait_event([this] {
+    if (!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked)) return true;
+    flags_.fetch_or(kWaiters, std::memory_order_seq_cst);
+    return !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
+  });
+  if (instr) {
+    internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, true,
+                            internal::now_ns() - t0);
+  }
+}
+
+int FolioFlags::lock_killable() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool instr = instrumented();
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, Subclass::kNormal, true);
+  if (current().fatal_signal_pending()) {  // deterministic, as RwSemaphore's killable paths
+    if (instr) internal::lock_killed(map_, Mode::kExclusive, Subclass::kNormal, 0);
+    return -EINTR;
+  }
+  if (__builtin_expect(!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked), 1)) {
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+    return 0;
+  }
+  const uint64_t t0 = internal::now_ns();
+  const int rc = folio_waitqueue(this).wait_event_killable([this] {
+    if (!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked)) return true;
+    flags_.fetch_or(kWaiters, std::memory_order_seq_cst);
+    return !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
+  });
+  const uint64_t waited = internal::now_ns() - t0;
+  if (rc != 0) {
+    if (instr) internal::lock_killed(map_, Mode::kExclusive, Subclass::kNormal, waited);
+    return rc;
+  }
+  if (instr) internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, true, waited);
+  return 0;
+}
+
+void FolioFlags::unlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (instrumented()) internal::lock_released(map_, Mode::kExclusive);
+  const uint32_t old = flags_.fetch_and(~(kLocked | kWaiters), std::memory_order_seq_cst);
+  LOCKFS_CHECK(old & kLocked, "folio_unlock of a folio not locked");
+  if (old & kWaiters) folio_waitqueue(this).wake_all();
+}
+
+void FolioFlags::assert_locked() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  internal::assert_held(map_, Mode::kExclusive, locked());
+}
+
+void FolioFlags::start_writeback() {
+  LOCKFS_CHECK(locked(), "folio_start_writeback on an unlocked folio");
+  const uint32_t old = flags_.fetch_or(kWriteback, std::memory_order_acq_rel);
+  LOCKFS_CHECK(!(old & kWriteback), "folio_start_writeback while under writeback");
+}
+
+void FolioFlags::end_writeback() {
+  const uint32_t old = flags_.fetch_and(~(kWriteback | kWaiters), std::memory_order_seq_cst);
+  LOCKFS_CHECK(old & kWriteback, "folio_end_writeback without writeback");
+  if (old & kWaiters) folio_waitqueue(this).wake_all();
+}
+
+void FolioFlags::wait_writeback() {
+  if (!writeback()) return;
+  if (instrumented()) internal::might_sleep("folio_wait_writeback");
+  folio_waitqueue(this).wait_event([this] {
+    if (!(flags_.load(std::memory_order_acquire) & kWriteback)) return true;
+    flags_.fetch_or(kWaiters, std::memory_order_seq_cst);
+    return !(flags_.load(std::memory_order_seq_cst) & kWriteback);
+  });
+}
+
+}  // namespace lockfs::locking

@@ -1,0 +1,85 @@
+// Internals shared by the primitives, the validator and the tracer: the global "instrumented"
+// flag the hot paths test once, the per-thread state, and the combined lock hooks.
+// Not for use outside locking/ (tests may include it to reach the clock).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "locking/lock_class.h"
+#include "locking/tracer.h"
+#include "locking/validator.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace lockfs::locking::internal {
+
+// Bit 0: validator on (mode != off); bit 1: tracer on. One relaxed load on every lock op.
+inline constexpr uint32_t kInstrValidator = 1u << 0;
+inline constexpr uint32_t kInstrTracer = 1u << 1;
+extern std::atomic<uint32_t> g_instrumented;
+
+inline bool instrumented() {
+  return __builtin_expect(g_instrumented.load(std::memory_order_relaxed) != 0, 0);
+}
+inline bool validator_on() {
+  return g_instrumented.load(std::memory_order_relaxed) & kInstrValidator;
+}
+inline bool tracer_on() { return g_instrumented.load(std::memory_order_relaxed) & kInstrTracer; }
+
+// CLOCK_MONOTONIC in nanoseconds.
+uint64_t now_ns();
+
+// The "lock" logger: the one fs/main registers, else a default stderr logger.
+std::shared_ptr<spdlog::logger> lock_logger();
+
+// Deepest held-lock stack we track (lockdep's MAX_LOCK_DEPTH).
+inline constexpr int kMaxHeld = 48;
+
+struct HeldEntry {
+  const LockMap* key;  // instance identity: the primitive's own LockMap
+  HeldLock h;
+};
+struct HoldStart {
+  const LockMap* key;
+  uint64_t ts_ns;
+};
+struct Ring;
+
+// Everything a thread keeps for the validator and the tracer. One thread_local object so
+// that its destructor can run the exit check and then hand the trace ring back, in order.
+struct ThreadState {
+  HeldEntry held[kMaxHeld];
+  int depth = 0;
+  HoldStart holds[kMaxHeld];  // tracer: acquire times, for lock_stat hold times
+  int nholds = 0;
+  Ring* ring = nullptr;
+  uint32_t tid = 0;
+  ~ThreadState();
+};
+ThreadState& thread_state();
+
+// Tracer side of thread exit (tracer.cc): returns the ring to the pool, keeping its events.
+void tracer_thread_exit(ThreadState& ts);
+// Validator side: records a violation (tracing it against `lock` when given).
+void record_violation(ViolationKind kind, std::string message, const LockMap* lock);
+
+// Combined hooks the primitives call, only when instrumented() is true.
+// Before a blocking acquire (may_sleep: the wait sleeps rather than spins).
+void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep);
+void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns);
+void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns);
+void lock_try_failed(const LockMap& m, Mode mode, Subclass s);
+void lock_released(const LockMap& m, Mode mode);
+// A sleeping wait that is not a lock (folio_wait_writeback): sleep-under-spinlock check.
+void might_sleep(const char* what);
+
+// The assert helpers: `state_ok` is what the lock's own state says (used with the validator
+// off); with it on, the held stack decides. Failures are reported as kAssertFailed.
+void assert_held(const LockMap& m, Mode mode, bool state_ok);
+void assert_not_held(const LockMap& m);
+
+}  // namespace lockfs::locking::internal

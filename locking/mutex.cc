@@ -1,0 +1,156 @@
+// Mutex (sleeps on its wait queue) and SpinLock (spins, then yields; never sleeps).
+#include "locking/mutex.h"
+
+#include <sched.h>
+
+#include "locking/check.h"
+#include "locking/internal/runtime.h"
+
+namespace lockfs::locking {
+
+using internal::instrumented;
+
+namespace {
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+}  // namespace
+
+Mutex::Mutex(const LockClass& cls, uint64_t object, uint64_t aux) : map_{&cls, object, aux} {}
+
+Mutex::~Mutex() {
+  LOCKFS_CHECK(sleepers_.load(std::memory_order_relaxed) == 0, "mutex destroyed with waiters");
+}
+
+bool Mutex::trylock_fast() {
+  bool expected = false;
+  return locked_.compare_exchange_strong(expected, true, std::memory_order_seq_cst,
+                                         std::memory_order_relaxed);
+}
+
+int Mutex::lock_slow(bool killable) {
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  auto pred = [this] { return trylock_fast(); };
+  int rc = 0;
+  if (killable) {
+    rc = wq_.wait_event_killable(pred);
+  } else {
+    wq_.wait_event(pred);
+  }
+  sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+  return rc;
+}
+
+void Mutex::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool instr = instrumented();
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true);
+  if (__builtin_expect(trylock_fast(), 1)) {
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0);
+    return;
+  }
+  const uint64_t t0 = internal::now_ns();
+  (void)lock_slow(false);
+  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0);
+}
+
+int Mutex::lock_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool instr = instrumented();
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true);
+  if (current().fatal_signal_pending()) {  // deterministic, as RwSemaphore's killable paths
+    if (instr) internal::lock_killed(map_, Mode::kExclusive, s, 0);
+    return -EINTR;
+  }
+  if (__builtin_expect(trylock_fast(), 1)) {
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0);
+    return 0;
+  }
+  const uint64_t t0 = internal::now_ns();
+  const int rc = lock_slow(true);
+  const uint64_t waited = internal::now_ns() - t0;
+  if (rc != 0) {
+    if (instr) internal::lock_killed(map_, Mode::kExclusive, s, waited);
+    return rc;
+  }
+  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, waited);
+  return 0;
+}
+
+bool Mutex::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool ok = trylock_fast();
+  if (instrumented()) {
+    if (ok) {
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+    } else {
+      internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
+    }
+  }
+  return ok;
+}
+
+void Mutex::unlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (instrumented()) internal::lock_released(map_, Mode::kExclusive);
+  const bool was = locked_.exchange(false, std::memory_order_seq_cst);
+  LOCKFS_CHECK(was, "unlock of a mutex not locked");
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) wq_.wake_all();
+}
+
+void Mutex::assert_held() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  internal::assert_held(map_, Mode::kExclusive, locked_.load(std::memory_order_relaxed));
+}
+
+void Mutex::assert_not_held() const { internal::assert_not_held(map_); }
+
+SpinLock::SpinLock(const LockClass& cls, uint64_t object, uint64_t aux)
+    : map_{&cls, object, aux} {}
+
+bool SpinLock::trylock_fast() {
+  return !locked_.load(std::memory_order_relaxed) &&
+         !locked_.exchange(true, std::memory_order_acquire);
+}
+
+void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool instr = instrumented();
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, false);
+  if (__builtin_expect(trylock_fast(), 1)) {
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0);
+    return;
+  }
+  const uint64_t t0 = internal::now_ns();
+  // Spin on a plain load (no cache-line ping-pong), yielding now and then: with 2 cores and
+  // more runnable threads the holder may be descheduled, and pure spinning would wait for a
+  // full time slice.
+  for (unsigned spins = 1; !trylock_fast(); ++spins) {
+    if (spins % 64 == 0) {
+      sched_yield();
+    } else {
+      cpu_relax();
+    }
+  }
+  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0);
+}
+
+bool SpinLock::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool ok = trylock_fast();
+  if (instrumented()) {
+    if (ok) {
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+    } else {
+      internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
+    }
+  }
+  return ok;
+}
+
+void SpinLock::unlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (instrumented()) internal::lock_released(map_, Mode::kExclusive);
+  const bool was = locked_.exchange(false, std::memory_order_release);
+  LOCKFS_CHECK(was, "unlock of a spinlock not locked");
+}
+
+void SpinLock::assert_held() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  internal::assert_held(map_, Mode::kExclusive, locked_.load(std::memory_order_relaxed));
+}
+
+}  // namespace lockfs::locking

@@ -1,0 +1,67 @@
+// Task context: current(), TaskScope, OpScope, and fatal-signal delivery to killable waits.
+#include "locking/task.h"
+
+#include <unistd.h>
+
+#include <new>
+
+#include "locking/internal/runtime.h"
+#include "locking/tracer.h"
+#include "locking/wait_queue.h"
+
+namespace lockfs::locking {
+
+Task::Task(pid_t pid_, uid_t uid_, gid_t gid_, const char* op_)
+    : pid(pid_), uid(uid_), gid(gid_), op(op_) {}
+
+void Task::send_fatal_signal() {
+  fatal_.store(true, std::memory_order_release);
+  // Lock order: wait_mu_ before the queue's mu_ (see wait_queue.h). Holding wait_mu_ also keeps
+  // the waiter inside wait_event_killable, so the queue it registered stays alive meanwhile.
+  std::lock_guard lk(wait_mu_);
+  if (waiting_on_ != nullptr) waiting_on_->wake_all();
+}
+
+void Task::set_waiting_on(WaitQueue* wq) {
+  std::lock_guard lk(wait_mu_);
+  waiting_on_ = wq;
+}
+
+namespace {
+
+// The default task lives in raw thread-local storage and is never destroyed: the validator's
+// and tracer's thread-exit work (which reads current()) may run after other thread_locals
+// are gone. Task owns no memory until groups are set, which default tasks never do.
+thread_local Task* t_current = nullptr;
+alignas(Task) thread_local unsigned char t_default_storage[sizeof(Task)];
+thread_local Task* t_default = nullptr;
+
+Task& default_task() {
+  if (__builtin_expect(t_default == nullptr, 0)) {
+    t_default = new (t_default_storage) Task(0, getuid(), getgid(), "");
+  }
+  return *t_default;
+}
+
+}  // namespace
+
+Task& current() {
+  Task* t = t_current;
+  return t != nullptr ? *t : default_task();
+}
+
+TaskScope::TaskScope(Task& task) : prev_(t_current) { t_current = &task; }
+TaskScope::~TaskScope() { t_current = prev_; }
+
+OpScope::OpScope(const char* op) : prev_op_(current().op) {
+  current().op = op;
+  if (internal::tracer_on()) hooks::trace_op(EventType::kOpBegin, op, 0);
+}
+
+OpScope::~OpScope() {
+  Task& t = current();
+  if (internal::tracer_on()) hooks::trace_op(EventType::kOpEnd, t.op, result_);
+  t.op = prev_op_;
+}
+
+}  // namespace lockfs::locking

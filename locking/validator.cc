@@ -1,0 +1,248 @@
+// The validator's per-thread side: the held-lock stack, the checks made on each acquire and
+// release, and the combined hooks the primitives call (validator first, then tracer).
+//
+// Same class+subclass nesting: lockdep reports any nesting of one class without a subclass
+// annotation. We follow it only for the same instance (kRecursive). Different instances of
+// one (class, subclass) may nest in either mode, because callers that need two of them either
+// use distinct subclasses (lock_rename's kParent/kParent2) or a helper that owns the order;
+// flagging every such pair would force annotations on harmless shared nesting (two directories'
+// i_rwsem shared during lookup).
+#include <fmt/format.h>
+#include <time.h>
+
+#include "locking/check.h"
+#include "locking/internal/lock_graph.h"
+#include "locking/internal/runtime.h"
+#include "locking/task.h"
+#include "locking/validator.h"
+
+namespace lockfs::locking {
+
+namespace internal {
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+namespace {
+thread_local ThreadState t_state;
+
+bool spins(const LockClass* cls) {
+  return cls->kind() == LockKind::kSpinLock || cls->kind() == LockKind::kSeqLock;
+}
+
+std::string describe(const HeldLock& h) {
+  std::string s = h.map.cls != nullptr ? h.map.cls->name() : "?";
+  if (h.subclass != Subclass::kNormal) {
+    s += '/';
+    s += subclass_name(h.subclass);
+  }
+  s += fmt::format(" obj={}", h.map.object);
+  if (h.map.aux != 0) s += fmt::format(":{}", h.map.aux);
+  s += h.mode == Mode::kShared ? " shared" : " excl";
+  s += fmt::format(" (op={})", h.op != nullptr ? h.op : "");
+  return s;
+}
+
+std::vector<HeldLock> held_of(const ThreadState& ts) {
+  std::vector<HeldLock> v;
+  v.reserve(static_cast<size_t>(ts.depth));
+  for (int i = 0; i < ts.depth; ++i) v.push_back(ts.held[i].h);
+  return v;
+}
+
+HeldLock pending(const LockMap& m, Mode mode, Subclass s) {
+  return HeldLock{m, mode, s, current().op, now_ns()};
+}
+
+// "oldest -> ... -> newest -> new": how this thread reached the new lock.
+std::string chain_to(const ThreadState& ts, const HeldLock& next) {
+  std::string s;
+  for (int i = 0; i < ts.depth; ++i) s += describe(ts.held[i].h) + " -> ";
+  return s + describe(next);
+}
+
+// held -> new lock for every held lock of another (class, subclass).
+void check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s) {
+  const uint16_t to = graph_node(m.cls, s);
+  for (int i = 0; i < ts.depth; ++i) {
+    const HeldEntry& e = ts.held[i];
+    if (e.key == &m) {
+      record_violation(ViolationKind::kRecursive,
+                       fmt::format("recursive acquire of {}\n  held: {}", describe(pending(m, mode, s)),
+                                   format_held_locks(held_of(ts))),
+                       &m);
+      continue;
+    }
+    const uint16_t from = graph_node(e.h.map.cls, e.h.subclass);
+    if (from == to) continue;  // another instance of the same class/subclass: allowed (above)
+    if (__builtin_expect(graph_edge_known(from, to), 1)) continue;
+    const std::string chain = chain_to(ts, pending(m, mode, s));
+    std::string reverse;
+    if (graph_add_edge(from, to, chain, &reverse)) {
+      record_violation(
+          ViolationKind::kOrderCycle,
+          fmt::format("lock order cycle: acquiring {} while holding {}\n"
+                      "  this thread: {}\n  earlier, the other order:\n{}",
+                      graph_node_name(to), graph_node_name(from), chain, reverse),
+          &m);
+    }
+  }
+}
+
+int find_held(const ThreadState& ts, const LockMap& m) {
+  for (int i = ts.depth - 1; i >= 0; --i) {
+    if (ts.held[i].key == &m) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+ThreadState& thread_state() { return t_state; }
+
+ThreadState::~ThreadState() {
+  if (depth > 0 && validator_on()) {
+    record_violation(ViolationKind::kExitHoldingLocks,
+                     "thread exits holding locks: " + format_held_locks(held_of(*this)),
+                     &held[depth - 1].h.map);
+  }
+  tracer_thread_exit(*this);
+}
+
+void might_sleep(const char* what) {
+  if (!validator_on()) return;
+  ThreadState& ts = t_state;
+  for (int i = 0; i < ts.depth; ++i) {
+    if (spins(ts.held[i].h.map.cls)) {
+      record_violation(ViolationKind::kSleepUnderSpinlock,
+                       fmt::format("sleeping wait ({}) while holding a spinlock\n  held: {}", what,
+                                   format_held_locks(held_of(ts))),
+                       &ts.held[i].h.map);
+      return;
+    }
+  }
+}
+
+void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep) {
+  if (validator_on()) hooks::before_acquire(m, mode, s, may_sleep);
+}
+
+void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns) {
+  if (validator_on()) hooks::after_acquire(m, mode, s);
+  if (tracer_on()) hooks::trace_lock(EventType::kAcquire, m, mode, s, contended, wait_ns);
+}
+
+void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns) {
+  if (tracer_on()) hooks::trace_lock(EventType::kKilled, m, mode, s, wait_ns != 0, wait_ns);
+}
+
+void lock_try_failed(const LockMap& m, Mode mode, Subclass s) {
+  if (tracer_on()) hooks::trace_lock(EventType::kTryFail, m, mode, s, false, 0);
+}
+
+void lock_released(const LockMap& m, Mode mode) {
+  if (validator_on()) hooks::on_release(m, mode);
+  if (tracer_on()) hooks::trace_lock(EventType::kRelease, m, mode, Subclass::kNormal, false, 0);
+}
+
+void assert_held(const LockMap& m, Mode mode, bool state_ok) {
+  const bool ok = validator_on() ? lock_is_held(m, mode) : state_ok;
+  if (__builtin_expect(ok, 1)) return;
+  HeldLock want{m, mode, Subclass::kNormal, current().op, 0};
+  record_violation(ViolationKind::kAssertFailed,
+                   fmt::format("assert_held failed: {} not held\n  held: {}", describe(want),
+                               format_held_locks(held_locks())),
+                   &m);
+}
+
+void assert_not_held(const LockMap& m) {
+  if (!validator_on() || find_held(t_state, m) < 0) return;
+  HeldLock h = t_state.held[find_held(t_state, m)].h;
+  record_violation(ViolationKind::kAssertFailed,
+                   fmt::format("assert_not_held failed: {} is held\n  held: {}", describe(h),
+                               format_held_locks(held_locks())),
+                   &m);
+}
+
+}  // namespace internal
+
+using internal::HeldEntry;
+using internal::t_state;
+
+namespace hooks {
+
+void before_acquire(const LockMap& m, Mode mode, Subclass s, bool may_sleep) {
+  internal::ThreadState& ts = t_state;
+  if (may_sleep && m.cls->sleeps()) internal::might_sleep(m.cls->name());
+  internal::check_order(ts, m, mode, s);
+}
+
+void after_acquire(const LockMap& m, Mode mode, Subclass s) {
+  internal::ThreadState& ts = t_state;
+  LOCKFS_CHECK(ts.depth < internal::kMaxHeld, "held-lock stack overflow (lock leak?)");
+  ts.held[ts.depth++] = HeldEntry{&m, HeldLock{m, mode, s, current().op, internal::now_ns()}};
+}
+
+void on_release(const LockMap& m, Mode mode) {
+  internal::ThreadState& ts = t_state;
+  const int i = internal::find_held(ts, m);
+  if (i < 0) {
+    HeldLock h{m, mode, Subclass::kNormal, current().op, 0};
+    internal::record_violation(
+        ViolationKind::kReleaseNotHeld,
+        fmt::format("release of {} not held by this thread\n  held: {}", internal::describe(h),
+                    format_held_locks(internal::held_of(ts))),
+        &m);
+    return;
+  }
+  if (ts.held[i].h.mode != mode) {
+    internal::record_violation(
+        ViolationKind::kReleaseNotHeld,
+        fmt::format("release of {} in mode {} but it is held {}", internal::describe(ts.held[i].h),
+                    mode_name(mode), mode_name(ts.held[i].h.mode)),
+        &m);
+  }
+  for (int j = i; j + 1 < ts.depth; ++j) ts.held[j] = ts.held[j + 1];
+  --ts.depth;
+}
+
+void on_downgrade(const LockMap& m) {
+  internal::ThreadState& ts = t_state;
+  const int i = internal::find_held(ts, m);
+  if (i >= 0) ts.held[i].h.mode = Mode::kShared;
+}
+
+}  // namespace hooks
+
+void reset_validator() {
+  reset_violations();
+  internal::graph_reset();
+  t_state.depth = 0;  // the caller's own stack: tests start from a clean thread too
+}
+
+std::vector<HeldLock> held_locks() {
+  if (!internal::validator_on()) return {};
+  return internal::held_of(t_state);
+}
+
+bool lock_is_held(const LockMap& lock, Mode mode) {
+  if (!internal::validator_on()) return true;
+  const int i = internal::find_held(t_state, lock);
+  if (i < 0) return false;
+  return mode == Mode::kShared || t_state.held[i].h.mode == Mode::kExclusive;
+}
+
+std::string format_held_locks(const std::vector<HeldLock>& held) {
+  if (held.empty()) return "(none)";
+  std::string s;
+  for (size_t i = held.size(); i-- > 0;) {
+    s += internal::describe(held[i]);
+    if (i != 0) s += " <- ";
+  }
+  return s;
+}
+
+}  // namespace lockfs::locking
