@@ -1,0 +1,53 @@
+// The daemon side of the control interface (see ctl_protocol.h): a thread that accepts one
+// connection at a time, checks the peer (SO_PEERCRED: the mounting user or root), runs the
+// command and writes the answer. It also watches the FUSE session: once the session has
+// exited (unmount), it kills the waits of every request still in flight.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/daemon.h"
+
+namespace lockfs::fs {
+
+// A control command: writes its answer to `out`, returns the status (0, 1 or 2).
+using CtlCommand = std::function<int(Daemon& d, const std::vector<std::string>& args,
+                                     std::ostream& out)>;
+// Adds a command (e.g. `inject`) before the server starts. Not thread-safe.
+void register_ctl_command(const std::string& name, const std::string& help, CtlCommand fn);
+// Runs one request line against the registered commands (also used by tests in-process).
+int run_ctl_command(Daemon& d, const std::string& line, std::ostream& out);
+
+// Writes the trace to `path`, format from the extension (.json chrome, .jsonl, else text).
+bool dump_trace_file(const std::string& path);
+
+// Thread safety: start() and stop() from the main thread only.
+class CtlServer {
+ public:
+  explicit CtlServer(Daemon& d) : d_(d) {}
+  ~CtlServer() { stop(); }
+  CtlServer(const CtlServer&) = delete;
+  CtlServer& operator=(const CtlServer&) = delete;
+
+  // Binds the socket for `canonical_mountpoint` and starts the thread. Returns the path, or
+  // a negative errno (the daemon then runs without a control interface, and says so).
+  Result<std::string> start(const std::string& canonical_mountpoint);
+  void stop();
+
+ private:
+  void run();
+  void serve_one(int fd);
+
+  Daemon& d_;
+  int listen_fd_ = -1;
+  std::string path_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace lockfs::fs

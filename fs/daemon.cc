@@ -1,0 +1,63 @@
+// Daemon state: the in-flight registry that lets unmount kill every waiting request.
+#include "fs/daemon.h"
+
+#include "fs/request.h"
+
+namespace lockfs::fs {
+namespace {
+
+std::mutex g_stats_mu;
+std::vector<const OpStat*>& stats_list() {
+  static std::vector<const OpStat*> list;
+  return list;
+}
+
+}  // namespace
+
+OpStat::OpStat(const char* n) : name(n) {
+  std::lock_guard<std::mutex> g(g_stats_mu);
+  stats_list().push_back(this);
+}
+
+std::vector<const OpStat*> op_stats() {
+  std::lock_guard<std::mutex> g(g_stats_mu);
+  return stats_list();
+}
+
+Daemon::Daemon(Options opts, std::unique_ptr<core::Vfs> vfs)
+    : opts_(std::move(opts)), vfs_(std::move(vfs)) {}
+
+void Daemon::add_inflight(Request* r) {
+  std::lock_guard<std::mutex> g(mu_);
+  r->prev = nullptr;
+  r->next = head_;
+  if (head_) head_->prev = r;
+  head_ = r;
+  // Checked under mu_: shutdown() either sees this request in the list or we see its flag.
+  if (shutting_down_.load(std::memory_order_acquire)) r->task().send_fatal_signal();
+}
+
+void Daemon::remove_inflight(Request* r) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (r->prev) r->prev->next = r->next;
+  else head_ = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->prev = r->next = nullptr;
+}
+
+size_t Daemon::inflight() const {
+  std::lock_guard<std::mutex> g(mu_);
+  size_t n = 0;
+  for (Request* r = head_; r; r = r->next) n++;
+  return n;
+}
+
+void Daemon::shutdown() {
+  std::lock_guard<std::mutex> g(mu_);
+  shutting_down_.store(true, std::memory_order_release);
+  for (Request* r = head_; r; r = r->next) r->task().send_fatal_signal();
+}
+
+Daemon& daemon_of(fuse_req_t req) { return *static_cast<Daemon*>(fuse_req_userdata(req)); }
+
+}  // namespace lockfs::fs

@@ -1,0 +1,286 @@
+// The fuse_lowlevel_ops table: one noexcept trampoline per entry. Each builds the Request
+// (task + op scope), calls its handler in fs/ops and hands the Result to dispatch. A
+// std::bad_alloc becomes ENOMEM; any other exception is a bug: EIO and a critical log line.
+#include "fs/lowlevel.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <new>
+
+#include "fs/daemon.h"
+#include "fs/dispatch.h"
+#include "fs/log.h"
+#include "fs/ops/ops.h"
+#include "fs/request.h"
+
+namespace lockfs::fs {
+namespace {
+
+enum Flags : unsigned { kPlain = 0, kInterruptible = 1, kNoReply = 2 };
+
+// Runs `fn` (which ends with exactly one reply) for the request. The Request is destroyed
+// before an exception reply, so interrupt delivery is already unregistered by then.
+template <typename Fn>
+void serve(fuse_req_t req, OpStat& stat, unsigned flags, Fn&& fn) noexcept {
+  int e = 0;
+  try {
+    Request r(req, stat, (flags & kInterruptible) != 0);
+    fn(r);
+    return;
+  } catch (const std::bad_alloc&) {
+    e = -ENOMEM;
+  } catch (const std::exception& ex) {
+    fs_log()->critical("op={} threw: {}", stat.name, ex.what());
+    e = -EIO;
+  } catch (...) {
+    fs_log()->critical("op={} threw a non-std exception", stat.name);
+    e = -EIO;
+  }
+  stat.errors.fetch_add(1, std::memory_order_relaxed);
+  if (flags & kNoReply) fuse_reply_none(req);
+  else reply_err_raw(req, e);
+}
+
+#define LOCKFS_SERVE(name, flags, body)          \
+  do {                                           \
+    static OpStat stat_{name};                   \
+    serve(req, stat_, flags, [&](Request & r) body); \
+  } while (0)
+
+void ll_init(void* userdata, fuse_conn_info* conn) noexcept {
+  auto* d = static_cast<Daemon*>(userdata);
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  // Parallel lookups/readdirs of one directory reach core, so shared i_rwsem is shared.
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_POSIX_LOCKS);
+  want(FUSE_CAP_FLOCK_LOCKS);
+  want(FUSE_CAP_READDIRPLUS);
+  want(FUSE_CAP_ASYNC_READ);
+  if (d->options().writeback) want(FUSE_CAP_WRITEBACK_CACHE);
+  else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // O_TRUNC arrives as a separate setattr (core's open does not truncate); the kernel
+  // applies the umask; the kernel clears suid/sgid itself via setattr; no NFS export; no
+  // ioctls on directories beyond the fileattr ones the kernel sends regardless; no splice.
+  conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_DONT_MASK | FUSE_CAP_HANDLE_KILLPRIV |
+                  FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR | FUSE_CAP_SPLICE_READ |
+                  FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  fs_log()->info("init proto={}.{} capable={:#x} want={:#x}", conn->proto_major,
+                 conn->proto_minor, conn->capable, conn->want);
+}
+
+void ll_destroy(void* userdata) noexcept {
+  auto* d = static_cast<Daemon*>(userdata);
+  d->shutdown();
+  fs_log()->info("destroy: connection closed");
+}
+
+void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  LOCKFS_SERVE("lookup", kPlain, { reply(r, ops::lookup(r, parent, name)); });
+}
+void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept {
+  LOCKFS_SERVE("forget", kNoReply, {
+    ops::forget(r, ino, nlookup);
+    reply_none(r);
+  });
+}
+void ll_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexcept {
+  LOCKFS_SERVE("forget_multi", kNoReply, {
+    ops::forget_multi(r, count, forgets);
+    reply_none(r);
+  });
+}
+void ll_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
+  LOCKFS_SERVE("getattr", kPlain, { reply(r, ops::getattr(r, ino)); });
+}
+void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("setattr", kInterruptible, { reply(r, ops::setattr(r, ino, attr, to_set, fi)); });
+}
+void ll_readlink(fuse_req_t req, fuse_ino_t ino) noexcept {
+  LOCKFS_SERVE("readlink", kPlain, { reply(r, ops::readlink(r, ino)); });
+}
+void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              dev_t rdev) noexcept {
+  LOCKFS_SERVE("mknod", kInterruptible, { reply(r, ops::mknod(r, parent, name, mode, rdev)); });
+}
+void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept {
+  LOCKFS_SERVE("mkdir", kInterruptible, { reply(r, ops::mkdir(r, parent, name, mode)); });
+}
+void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  LOCKFS_SERVE("unlink", kInterruptible, { reply(r, ops::unlink(r, parent, name)); });
+}
+void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  LOCKFS_SERVE("rmdir", kInterruptible, { reply(r, ops::rmdir(r, parent, name)); });
+}
+void ll_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) noexcept {
+  LOCKFS_SERVE("symlink", kInterruptible, { reply(r, ops::symlink(r, link, parent, name)); });
+}
+void ll_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) noexcept {
+  LOCKFS_SERVE("rename", kInterruptible,
+               { reply(r, ops::rename(r, parent, name, newparent, newname, flags)); });
+}
+void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) noexcept {
+  LOCKFS_SERVE("link", kInterruptible, { reply(r, ops::link(r, ino, newparent, newname)); });
+}
+void ll_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("open", kInterruptible, { reply(r, fi, ops::open(r, ino, fi)); });
+}
+void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("read", kInterruptible, { reply(r, ops::read(r, ino, size, off, fi)); });
+}
+void ll_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+              fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("write", kInterruptible, { reply(r, ops::write(r, ino, buf, size, off, fi)); });
+}
+void ll_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_t off,
+                  fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("write", kInterruptible, { reply(r, ops::write_buf(r, ino, bufv, off, fi)); });
+}
+void ll_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("flush", kPlain, { reply(r, ops::flush(r, ino, fi)); });
+}
+void ll_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("release", kPlain, { reply(r, ops::release(r, ino, fi)); });
+}
+void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("fsync", kInterruptible, { reply(r, ops::fsync(r, ino, datasync, fi)); });
+}
+void ll_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("opendir", kPlain, { reply(r, fi, ops::opendir(r, ino, fi)); });
+}
+void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("readdir", kInterruptible,
+               { reply(r, ops::readdir(r, ino, size, off, fi, false)); });
+}
+void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("readdirplus", kInterruptible,
+               { reply(r, ops::readdir(r, ino, size, off, fi, true)); });
+}
+void ll_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("releasedir", kPlain, { reply(r, ops::releasedir(r, ino, fi)); });
+}
+void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("fsyncdir", kInterruptible, { reply(r, ops::fsyncdir(r, ino, datasync, fi)); });
+}
+void ll_statfs(fuse_req_t req, fuse_ino_t ino) noexcept {
+  LOCKFS_SERVE("statfs", kPlain, { reply(r, ops::statfs(r, ino)); });
+}
+void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) noexcept {
+  LOCKFS_SERVE("setxattr", kInterruptible,
+               { reply(r, ops::setxattr(r, ino, name, value, size, flags)); });
+}
+void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
+  LOCKFS_SERVE("getxattr", kPlain, { reply(r, ops::getxattr(r, ino, name, size)); });
+}
+void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
+  LOCKFS_SERVE("listxattr", kPlain, { reply(r, ops::listxattr(r, ino, size)); });
+}
+void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) noexcept {
+  LOCKFS_SERVE("removexattr", kInterruptible, { reply(r, ops::removexattr(r, ino, name)); });
+}
+void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) noexcept {
+  LOCKFS_SERVE("access", kPlain, { reply(r, ops::access(r, ino, mask)); });
+}
+void ll_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("create", kInterruptible, { reply(r, fi, ops::create(r, parent, name, mode, fi)); });
+}
+void ll_getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock) noexcept {
+  LOCKFS_SERVE("getlk", kPlain, { reply(r, ops::getlk(r, ino, fi, lock)); });
+}
+void ll_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock,
+              int sleep) noexcept {
+  LOCKFS_SERVE("setlk", kInterruptible, { reply(r, ops::setlk(r, ino, fi, lock, sleep)); });
+}
+void ll_flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) noexcept {
+  LOCKFS_SERVE("flock", kInterruptible, { reply(r, ops::flock(r, ino, fi, op)); });
+}
+void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                  fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("fallocate", kInterruptible,
+               { reply(r, ops::fallocate(r, ino, mode, off, len, fi)); });
+}
+void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info* fi_in,
+                        fuse_ino_t ino_out, off_t off_out, fuse_file_info* fi_out, size_t len,
+                        int flags) noexcept {
+  LOCKFS_SERVE("copy_file_range", kInterruptible, {
+    reply(r, ops::copy_file_range(r, ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags));
+  });
+}
+void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) noexcept {
+  LOCKFS_SERVE("lseek", kPlain, { reply(r, ops::lseek(r, ino, off, whence, fi)); });
+}
+void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file_info* fi,
+              unsigned flags, const void* in_buf, size_t in_bufsz, size_t out_bufsz) noexcept {
+  LOCKFS_SERVE("ioctl", kInterruptible, {
+    reply(r, ops::ioctl(r, ino, cmd, fi, flags, in_buf, in_bufsz, out_bufsz));
+  });
+}
+void ll_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, fuse_pollhandle* ph) noexcept {
+  LOCKFS_SERVE("poll", kPlain, { reply(r, ops::poll(r, ino, fi, ph)); });
+}
+
+#undef LOCKFS_SERVE
+
+fuse_lowlevel_ops make_ops() {
+  fuse_lowlevel_ops o{};
+  o.init = ll_init;
+  o.destroy = ll_destroy;
+  o.lookup = ll_lookup;
+  o.forget = ll_forget;
+  o.forget_multi = ll_forget_multi;
+  o.getattr = ll_getattr;
+  o.setattr = ll_setattr;
+  o.readlink = ll_readlink;
+  o.mknod = ll_mknod;
+  o.mkdir = ll_mkdir;
+  o.unlink = ll_unlink;
+  o.rmdir = ll_rmdir;
+  o.symlink = ll_symlink;
+  o.rename = ll_rename;
+  o.link = ll_link;
+  o.open = ll_open;
+  o.read = ll_read;
+  o.write = ll_write;
+  o.write_buf = ll_write_buf;
+  o.flush = ll_flush;
+  o.release = ll_release;
+  o.fsync = ll_fsync;
+  o.opendir = ll_opendir;
+  o.readdir = ll_readdir;
+  o.readdirplus = ll_readdirplus;
+  o.releasedir = ll_releasedir;
+  o.fsyncdir = ll_fsyncdir;
+  o.statfs = ll_statfs;
+  o.setxattr = ll_setxattr;
+  o.getxattr = ll_getxattr;
+  o.listxattr = ll_listxattr;
+  o.removexattr = ll_removexattr;
+  o.access = ll_access;
+  o.create = ll_create;
+  o.getlk = ll_getlk;
+  o.setlk = ll_setlk;
+  o.flock = ll_flock;
+  o.fallocate = ll_fallocate;
+  o.copy_file_range = ll_copy_file_range;
+  o.lseek = ll_lseek;
+  o.ioctl = ll_ioctl;
+  o.poll = ll_poll;
+  return o;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& lowlevel_ops() {
+  static const fuse_lowlevel_ops ops = make_ops();
+  return ops;
+}
+
+}  // namespace lockfs::fs

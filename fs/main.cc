@@ -1,0 +1,120 @@
+// lockfs: the FUSE daemon. Parses options, sets up logging (the four loggers), the
+// validator and the tracer, mounts core::Vfs behind the low-level FUSE API, serves the
+// control socket, and at unmount kills waits still in flight and writes the final trace.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "core/vfs.h"
+#include "fs/ctl_protocol.h"
+#include "fs/ctl_server.h"
+#include "fs/daemon.h"
+#include "fs/fuse.h"
+#include "fs/log.h"
+#include "fs/lowlevel.h"
+#include "fs/options.h"
+#include "locking/tracer.h"
+#include "locking/validator.h"
+
+using namespace lockfs;
+
+namespace {
+
+int serve(fs::Daemon& d, fuse_args* args, const std::string& canonical) {
+  const fs::Options& o = d.options();
+  const fuse_lowlevel_ops& ops = fs::lowlevel_ops();
+  fuse_session* se = fuse_session_new(args, &ops, sizeof ops, &d);
+  if (se == nullptr) return 1;  // libfuse printed why (e.g. an unknown -o option)
+  int ret = 1;
+  if (fuse_set_signal_handlers(se) == 0) {
+    if (fuse_session_mount(se, canonical.c_str()) == 0) {
+      fuse_daemonize(o.foreground ? 1 : 0);
+      d.session = se;
+      fs::fs_log()->info("mounted on {} profile={} validate={} trace={} size={} nr_inodes={}",
+                         canonical, o.mount.profile,
+                         locking::validate_mode_name(o.validate),
+                         o.trace ? std::to_string(o.trace_ring) : std::string("off"),
+                         o.mount.size_bytes, o.mount.nr_inodes);
+      fs::CtlServer ctl(d);
+      auto path = ctl.start(canonical);
+      if (path.ok()) fs::fs_log()->info("control socket {}", *path);
+      else fs::fs_log()->warn("no control socket: {}", strerror(-path.error()));
+
+      int rc;
+      if (o.singlethread) {
+        rc = fuse_session_loop(se);
+      } else {
+        fuse_loop_config* cfg = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_clone_fd(cfg, static_cast<unsigned>(o.clone_fd));
+        fuse_loop_cfg_set_max_threads(cfg, o.max_threads);
+        fuse_loop_cfg_set_idle_threads(cfg, o.max_idle_threads);
+        rc = fuse_session_loop_mt(se, cfg);
+        fuse_loop_cfg_destroy(cfg);
+      }
+      d.shutdown();
+      ctl.stop();
+      // rc > 0: stopped by SIGINT/SIGTERM/SIGHUP, a requested clean stop.
+      ret = rc < 0 ? 1 : 0;
+      if (rc < 0) fs::fs_log()->error("session loop failed: {}", strerror(-rc));
+      fuse_session_unmount(se);
+    }
+    fuse_remove_signal_handlers(se);
+  }
+  fuse_session_destroy(se);
+  return ret;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  fs::Options opts;
+  switch (fs::parse_options(&args, &opts)) {
+    case fs::ParseResult::kRun: break;
+    case fs::ParseResult::kExitOk: fuse_opt_free_args(&args); return 0;
+    case fs::ParseResult::kExitError: fuse_opt_free_args(&args); return 1;
+  }
+  fs::LogConfig lc;
+  lc.level = opts.debug && opts.log_level == "info" ? "debug" : opts.log_level;
+  lc.file = opts.log_file;
+  lc.foreground = opts.foreground;
+  if (!fs::setup_logging(lc)) {
+    fuse_opt_free_args(&args);
+    return 1;
+  }
+  auto canonical = fs::ctl::canonical_path(opts.mountpoint);
+  if (!canonical.ok()) {
+    fprintf(stderr, "lockfs: bad mount point '%s': %s\n", opts.mountpoint.c_str(),
+            strerror(-canonical.error()));
+    fuse_opt_free_args(&args);
+    return 1;
+  }
+  locking::set_validate_mode(opts.validate);
+  if (opts.trace) locking::tracer_enable(opts.trace_ring);
+
+  auto vfs = core::Vfs::mount(opts.mount);
+  if (!vfs.ok()) {
+    fprintf(stderr, "lockfs: cannot create the filesystem: %s\n", strerror(-vfs.error()));
+    fuse_opt_free_args(&args);
+    return 1;
+  }
+  int ret;
+  {
+    fs::Daemon d(opts, std::move(*vfs));
+    ret = serve(d, &args, *canonical);
+    if (!opts.trace_file.empty() && opts.trace) {
+      if (fs::dump_trace_file(opts.trace_file)) fs::fs_log()->info("trace written to {}", opts.trace_file);
+      else fs::fs_log()->error("cannot write trace_file {}", opts.trace_file);
+    }
+    uint64_t v = locking::violation_count();
+    if (v > 0) fs::fs_log()->warn("unmounted with {} lock violations", v);
+    else fs::fs_log()->info("unmounted, no lock violations");
+    d.destroy_vfs();  // kill_sb: evicts every inode while the loggers still exist
+  }
+  fuse_opt_free_args(&args);
+  spdlog::shutdown();
+  return ret;
+}

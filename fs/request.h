@@ -1,0 +1,51 @@
+// One FUSE request as core sees it: a locking::Task built from the requester's pid/uid/gid
+// and groups, made current for the request's lifetime, and an OpScope naming the op in the
+// trace. Interruptible requests turn FUSE_INTERRUPT into a fatal signal for that task.
+#pragma once
+
+#include "fs/daemon.h"
+#include "fs/fuse.h"
+#include "locking/task.h"
+
+namespace lockfs::fs {
+
+// Thread safety: used by the one thread serving the request; only task().send_fatal_signal()
+// is called from other threads (interrupt callback, Daemon::shutdown()).
+class Request {
+ public:
+  // interruptible: the op may wait (killable locks, F_SETLKW); registers for FUSE_INTERRUPT.
+  Request(fuse_req_t req, OpStat& stat, bool interruptible);
+  ~Request();
+  Request(const Request&) = delete;
+  Request& operator=(const Request&) = delete;
+
+  fuse_req_t req() const { return req_; }
+  Daemon& daemon() { return daemon_; }
+  core::Vfs& vfs() { return daemon_.vfs(); }
+  const Options& options() const { return daemon_.options(); }
+  locking::Task& task() { return task_; }
+  const fuse_ctx& ctx() const { return *ctx_; }
+
+  // Called by dispatch right before the one reply: stops interrupt delivery (waiting for a
+  // callback that is running to finish, so the task outlives it) and records the result.
+  void finish(int neg_errno) noexcept;
+
+  // Daemon's intrusive registry links.
+  Request* prev = nullptr;
+  Request* next = nullptr;
+
+ private:
+  static void on_interrupt(fuse_req_t req, void* data);
+
+  fuse_req_t req_;
+  Daemon& daemon_;
+  OpStat& stat_;
+  const fuse_ctx* ctx_;
+  locking::Task task_;
+  locking::TaskScope task_scope_;
+  locking::OpScope op_scope_;
+  bool interruptible_;
+  bool finished_ = false;
+};
+
+}  // namespace lockfs::fs
