@@ -53,7 +53,9 @@ def report(cmd, fn):
 def pattern(off, length, seed):
     # Byte i of the file holds (i * 131 + seed) mod 251: position-dependent, so a shifted or
     # misplaced block is caught, and not periodic in 4096.
-    return bytes(((off + i) * 131 + seed) % 251 for i in range(length))
+    # Periodic in 251: build one period starting at `off`, then repeat it.
+    period = bytes(((off + i) * 131 + seed) % 251 for i in range(251))
+    return (period * (length // 251 + 1))[:length]
 
 
 def cmd_rename(args):
@@ -91,7 +93,11 @@ def cmd_tmpfile(args):
             os.write(fd, b"tmpfile data\n")
             st = os.fstat(fd)
             nl = st.st_nlink
-            os.link(f"/proc/self/fd/{fd}", os.path.join(d, "linked"), follow_symlinks=True)
+            # linkat(AT_FDCWD, "/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW), as linkat(2) shows.
+            if libc.linkat(AT_FDCWD, f"/proc/self/fd/{fd}".encode(), AT_FDCWD,
+                           os.path.join(d, "linked").encode(), 0x400) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
             return f"nlink_before={nl} nlink_after={os.fstat(fd).st_nlink}"
         finally:
             os.close(fd)

@@ -42,7 +42,7 @@ KEYS = {
 }
 TYPES = {"acquire": "acquire", "acq": "acquire", "acquired": "acquire", "release": "release",
          "rel": "release", "released": "release", "killed": "killed", "kill": "killed",
-         "tryfail": "tryfail", "violation": "violation", "opbegin": "begin", "begin": "begin",
+         "tryfail": "tryfail", "trylockfail": "tryfail", "violation": "violation", "opbegin": "begin", "begin": "begin",
          "opend": "end", "end": "end"}
 
 
