@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <ostream>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,11 +24,22 @@ const char* profile_name(Profile p);  // "current", "5.x", "3.x"
 // Accepts "current" (also "newest", "6.x"), "5.x", "3.x". -EINVAL otherwise.
 Result<Profile> profile_by_name(std::string_view name);
 
-// Which lock a rule is about. kIRwsem also stands for the 3.x i_mutex (printed so there).
+// Which lock a rule is about. kIRwsem also stands for the 3.x i_mutex, kMmapLock for the 3.x
+// mmap_sem and kOpenMutex for the 5.x/3.x bd_mutex (each printed as its profile names it).
 enum class LockId : uint8_t {
   kIRwsem, kInvalidateLock, kFolioLock, kSUmount, kSVfsRenameSem, kMmapLock, kVmaLock,
   kFPosLock, kILock, kDLock, kRenameLock, kFlcLock, kBlockedLockLock, kOpenMutex, kDqioSem,
   kBkl,  // 3.x: the big kernel lock column, where the old text has one
+  // Locks the texts name outside the main columns (notes, old tables).
+  kFileLockLock,  // 3.x file_lock_operations / lock_manager_operations: global file_lock_lock
+  kFileListLock,  // 3.x ->setlease: "has the file_list_lock held"
+  kSwapLock,      // block_device ->swap_slot_free_notify: "called with swap_lock"
+  kNamespaceSem,  // ->show_options: "(namespace_sem)"
+  kRcu,           // RCU read side: dentry ops in rcu-walk, ->map_pages "with the RCU lock held"
+  kPageTableLock, // 5.x ->map_pages: "called with page table locked"
+  kDqonoffSem,    // dquot_operations: "dqonoff_sem or dqptr_sem"
+  kDqptrSem,
+  kBhLock,        // buffer_head ->b_end_io: "bh is locked"
 };
 const char* lock_name(LockId l, Profile p);
 
@@ -48,6 +60,8 @@ enum class Role : uint8_t {
   kVma,
   kDentry,
   kGlobal,      // a global lock (rename_lock, blocked_lock_lock)
+  kBlockDevice, // block_device_operations: the block device / gendisk (open_mutex, bd_mutex)
+  kBufferHead,  // buffer_head ->b_end_io
 };
 const char* role_name(Role r);
 
@@ -58,10 +72,16 @@ enum class Req : uint8_t {
   kSharedOrExclusive,   // "read/write", or atomic_open's "shared (exclusive if O_CREAT)"
   kMaybe,               // "maybe" / "no or exclusive"
   kMaybeShared,         // "maybe-read", "maybe(read)"
+  kHeld,                // "yes" for a lock with shared and exclusive sides, mode not stated
+                        // (5.x/3.x mmap_lock column, rename_lock, "(namespace_sem)")
 };
 const char* req_name(Req r);
 
-enum class MayBlock : uint8_t { kYes, kNo, kMaybe, kRefWalk /* yes (ref-walk) */ };
+enum class MayBlock : uint8_t {
+  kYes, kNo, kMaybe, kRefWalk /* yes (ref-walk) */,
+  kNotStated,  // the text says nothing (block_device, dquot, most vm_operations rows)
+};
+const char* may_block_name(MayBlock m);
 
 // Folio (3.x/5.x: page) lock state on entry and what the method does with it.
 enum class FolioState : uint8_t {
@@ -92,6 +112,9 @@ struct Row {
   const char* note;   // the notes of the text that change or explain the rule ("" if none)
   bool exercised;     // false: cannot apply to a FUSE filesystem; `reason` says why
   const char* reason;
+  // Locks the text says the method itself must take (not held on entry): fallocate and
+  // copy_file_range's invalidate_lock, ->fault's invalidate_lock, 5.x/3.x ->mount's s_umount.
+  std::vector<LockRule> takes;
 };
 
 // All rows of a profile, in the order of the text.
@@ -100,7 +123,14 @@ const std::vector<Row>& rows(Profile p);
 const Row* find_row(Profile p, std::string_view table, std::string_view op);
 // The requirement a row puts on (role, lock); kNo when the row says nothing of it.
 Req required(const Row& row, Role role, LockId lock);
+// The row's rules as one line: "i_rwsem(dir)=exclusive; s_vfs_rename_sem(superblock)=exclusive
+// [cross-directory]", then "; takes: ..." for the locks the method takes itself. "-" if none.
+std::string format_locks(const Row& row, Profile p);
+// "yes, unlocks", "locks the folio" (3.x/5.x: "locks the page"), "-" when not applicable.
+std::string folio_state_text(FolioState s, Profile p);
 
+// True when `only` is empty, or equals the row's op or "table.op".
+bool row_matches(const Row& row, std::string_view only);
 // Prints all rows of the profile (or those whose op or "table.op" equals `only`).
 void print_table(std::ostream& os, Profile p, std::string_view only = {});
 // Prints, table by table, rows added, removed and changed between two profiles.
