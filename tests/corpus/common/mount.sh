@@ -32,7 +32,8 @@ _lockfs_mount() {
     mount -t tmpfs -o "$keep" "lockfs-$label" "$mnt"
     return
   fi
-  "$LOCKFS" lockfs "$mnt" -f -o "$all" </dev/null >>"$log" 2>&1 &
+  # Its own session: the runner's clean-up of a test's process group must not kill it.
+  setsid "$LOCKFS" lockfs "$mnt" -f -o "$all" </dev/null >>"$log" 2>&1 &
   pid=$!
   echo "$pid $mnt" >"$pidfile"
   for ((i = 0; i < 200; i++)); do
@@ -70,7 +71,9 @@ _lockfs_umount() {
   [[ -f $pidfile ]] || return 0
   read -r pid mnt <"$pidfile"
   if [[ ${LOCKFS_FSTYP:-lockfs} == tmpfs ]]; then
-    umount "$mnt"; rm -f "$pidfile"; return
+    umount "$mnt" 2>/dev/null || { umount -l "$mnt"; rc=1; }
+    rm -f "$pidfile"
+    return $rc
   fi
   if _lockfs_is_mounted "$mnt"; then
     for ((i = 0; i < 50; i++)); do
@@ -103,7 +106,7 @@ _lockfs_umount_all() {
     _lockfs_umount "$label" || rc=1
   done
   if [[ ${LOCKFS_FSTYP:-lockfs} == tmpfs ]]; then
-    for f in "$TEST_DIR" "$SCRATCH_MNT"; do _lockfs_is_mounted "$f" && umount "$f"; done
+    for f in "$TEST_DIR" "$SCRATCH_MNT"; do _lockfs_is_mounted "$f" && umount -l "$f"; done
   fi
   return $rc
 }
