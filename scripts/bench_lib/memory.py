@@ -1,0 +1,71 @@
+"""Daemon memory: peak RSS (VmHWM) of a fresh lockfs daemon before and after a load.
+
+Two loads, each on its own fresh mount so the peaks do not mix: N empty files (bytes of
+daemon memory per inode) and one file of M MiB written in 1 MiB writes (memory beyond the
+file's bytes, as a share of them). VmHWM counts anonymous, file and shmem pages, so data
+kept in memfds or shared mappings is included.
+"""
+import os
+
+from bench_lib.mounts import MountError, proc_status_kib
+from bench_lib.workloads import WorkloadError
+
+
+def _measure(make_fs, load):
+    fs = make_fs()
+    try:
+        fs.mount()
+        fs.check()
+        base = proc_status_kib(fs.pid, "VmHWM")
+        units = load(fs)
+        fs.check()
+        peak = proc_status_kib(fs.pid, "VmHWM")
+        return base, peak, units
+    finally:
+        fs.unmount()
+
+
+def measure(ctx, make_fs):
+    """Returns a dict of figures, or {"error": text}."""
+    out = {}
+    n, mib = ctx.sizes.mem_files, ctx.sizes.mem_mib
+    try:
+        def files(fs):
+            d = os.path.join(fs.root, "files")
+            os.mkdir(d)
+            ctx.current_fs = fs
+            ctx.fsops("mkfiles", d, n)
+            return n
+        base, peak, _ = _measure(make_fs, files)
+        out["files"] = n
+        out["files_base_kib"], out["files_peak_kib"] = base, peak
+        out["bytes_per_inode"] = (peak - base) * 1024 / n
+
+        def data(fs):
+            ctx.current_fs = fs
+            ctx.fsops("writefile", os.path.join(fs.root, "big"), mib)
+            return mib
+        base, peak, _ = _measure(make_fs, data)
+        out["data_mib"] = mib
+        out["data_base_kib"], out["data_peak_kib"] = base, peak
+        out["data_overhead"] = ((peak - base) * 1024 - mib * 2**20) / (mib * 2**20)
+    except (MountError, WorkloadError, OSError) as e:
+        out["error"] = str(e)
+    finally:
+        ctx.current_fs = None
+    return out
+
+
+def lines(label, m):
+    if "error" in m and "bytes_per_inode" not in m:
+        return [f"  {label}: FAIL: {m['error']}"]
+    out = [f"  {label}: {m['files']} empty files: VmHWM {m['files_base_kib']} -> "
+           f"{m['files_peak_kib']} KiB = {m['bytes_per_inode']:.0f} bytes/inode "
+           f"(target < 1024: {'met' if m['bytes_per_inode'] < 1024 else 'NOT MET'})"]
+    if "data_overhead" in m:
+        out.append(f"  {label}: {m['data_mib']} MiB written: VmHWM {m['data_base_kib']} -> "
+                   f"{m['data_peak_kib']} KiB = {m['data_overhead'] * 100:+.2f}% over the file "
+                   f"bytes (target < 2%: {'met' if m['data_overhead'] < 0.02 else 'NOT MET'})")
+    else:
+        out.append(f"  {label}: data: FAIL: {m.get('error')}")
+    return out

@@ -1,0 +1,135 @@
+"""The table scripts/bench prints: absolute figures, ratios, geometric means, targets.
+
+results[fs][row] is a list of rates (one per repetition) or a string (why it failed).
+A figure is the median of its repetitions. Ratios are rate(lockfs) / rate(peer), so
+above 1.0 means lockfs is faster.
+"""
+import math
+import statistics
+
+from bench_lib.workloads import ROWS
+
+FS_COLUMNS = [("tmpfs", "tmpfs"), ("passthrough_ll", "pt_ll"), ("lockfs-off", "lockfs off"),
+              ("lockfs-strict", "lockfs strict")]
+RATIOS = [("lockfs-off", "passthrough_ll", "off/pt"), ("lockfs-off", "tmpfs", "off/tmpfs"),
+          ("lockfs-strict", "passthrough_ll", "strict/pt"),
+          ("lockfs-strict", "tmpfs", "strict/tmpfs"),
+          ("lockfs-strict", "lockfs-off", "strict/off")]
+TARGETS = {"off/pt geomean": 1.0, "off/pt min": 0.8, "strict/off min": 0.85}
+
+
+def figure(results, fs, row):
+    """(median rate, None) or (None, failure text) or (None, None) if not run."""
+    v = results.get(fs, {}).get(row)
+    if isinstance(v, str):
+        return None, v
+    if not v:
+        return None, None
+    return statistics.median(v), None
+
+
+def spread(results, fs, row):
+    v = results.get(fs, {}).get(row)
+    if isinstance(v, list) and len(v) > 1 and min(v) > 0:
+        return max(v) / min(v) - 1
+    return 0.0
+
+
+def human(x):
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e4:
+        return f"{x / 1e3:.1f}k"
+    if x >= 100:
+        return f"{x:.0f}"
+    return f"{x:.3g}"
+
+
+def ratio(results, num, den, row):
+    a, _ = figure(results, num, row)
+    b, _ = figure(results, den, row)
+    return a / b if a and b else None
+
+
+def geomean(xs):
+    xs = [x for x in xs if x]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def table(results, fs_present):
+    """Returns the table as a list of lines, plus {ratio label: (geomean, min, worst row)}."""
+    cols = [(fs, label) for fs, label in FS_COLUMNS if fs in fs_present]
+    ratios = [r for r in RATIOS if r[0] in fs_present and r[1] in fs_present]
+    head = (f"{'workload':<28}{'unit':<10}" + "".join(f"{label:>14}" for _, label in cols)
+            + "".join(f"{label:>13}" for _, _, label in ratios))
+    lines = [head, "-" * len(head)]
+    failures = []
+    per_ratio = {label: [] for _, _, label in ratios}
+    for key, label, unit, main in ROWS:
+        cells = []
+        for fs, _ in cols:
+            val, err = figure(results, fs, key)
+            if err:
+                failures.append(f"{fs} / {key}: {err}")
+                cells.append(f"{'FAIL':>14}")
+            elif val is None:
+                cells.append(f"{'-':>14}")
+            else:
+                cells.append(f"{human(val):>14}")
+        rcells = []
+        for num, den, rlabel in ratios:
+            r = ratio(results, num, den, key)
+            rcells.append(f"{(f'{r:.2f}' if r else '-'):>13}")
+            if main and r:
+                per_ratio[rlabel].append((r, key))
+        lines.append(f"{label:<28}{unit:<10}" + "".join(cells) + "".join(rcells))
+    lines.append("-" * len(head))
+    summary = {}
+    gcells, mcells = [], []
+    for _, _, rlabel in ratios:
+        vals = per_ratio[rlabel]
+        g = geomean([r for r, _ in vals])
+        worst = min(vals) if vals else None
+        summary[rlabel] = (g, worst, len(vals))
+        gcells.append(f"{(f'{g:.2f}' if g else '-'):>13}")
+        mcells.append(f"{(f'{worst[0]:.2f}' if worst else '-'):>13}")
+    pad = " " * (38 + 14 * len(cols))
+    nmain = sum(1 for *_, m in ROWS if m)
+    lines.append(f"{'geometric mean (' + str(nmain) + ' rows)':<38}"
+                 + " " * (14 * len(cols)) + "".join(gcells))
+    lines.append(f"{'worst workload':<38}" + pad[38:] + "".join(mcells))
+    if failures:
+        lines.append("")
+        lines.append("FAIL reasons:")
+        lines += [f"  {f}" for f in failures]
+    return lines, summary
+
+
+def targets(summary):
+    """Lines saying whether issue #7's targets are met."""
+    out = []
+
+    def verdict(ok):
+        return "met" if ok else "NOT MET"
+    if "off/pt" in summary:
+        g, worst, n = summary["off/pt"]
+        if g:
+            out.append(f"  off/pt geometric mean {g:.2f} (target >= 1.00): {verdict(g >= 1.0)}")
+            out.append(f"  off/pt worst {worst[0]:.2f} on {worst[1]} (target >= 0.80): "
+                       f"{verdict(worst[0] >= 0.8)}")
+    if "strict/off" in summary:
+        g, worst, n = summary["strict/off"]
+        if g:
+            out.append(f"  strict/off worst {worst[0]:.2f} on {worst[1]} (target >= 0.85, "
+                       f"i.e. within 15%): {verdict(worst[0] >= 0.85)}")
+    return out
+
+
+def noisy_rows(results, fs_present, limit=0.25):
+    """Rows whose repetitions differ by more than `limit` on some filesystem."""
+    out = []
+    for key, *_ in ROWS:
+        worst = max((spread(results, fs, key) for fs in fs_present), default=0)
+        if worst > limit:
+            out.append(f"{key} (+{worst * 100:.0f}%)")
+    return out
