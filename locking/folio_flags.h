@@ -31,6 +31,9 @@ class LOCKFS_CAPABILITY("folio_lock") FolioFlags {
   void wait_writeback();    // folio_wait_writeback
   bool writeback() const { return test(kWriteback); }
 
+  // Someone may be sleeping on this folio's hashed queue (lock or writeback). For tests.
+  bool has_waiters() const { return test(kWaiters); }
+
   bool uptodate() const { return test(kUptodate); }
   void set_uptodate() { flags_.fetch_or(kUptodate, std::memory_order_release); }
   bool dirty() const { return test(kDirty); }

@@ -41,6 +41,8 @@ class LOCKFS_CAPABILITY("rw_semaphore") RwSemaphore {
   void assert_held_exclusive() const LOCKFS_ASSERT_CAPABILITY(this);
   void assert_not_held() const;
   bool is_locked() const;
+  // Threads in (or entering) a slow-path wait, killable or not. For tests and statistics.
+  int32_t nr_waiters() const { return sleepers_.load(std::memory_order_relaxed); }
 
   // The object the lock protects (set once the inode number is known).
   void set_object(uint64_t object, uint64_t aux = 0) { map_.object = object; map_.aux = aux; }

@@ -30,7 +30,8 @@ struct Ring {
   explicit Ring(size_t c) : cap(c), slots(new Slot[c]) {}
   const size_t cap;
   std::unique_ptr<Slot[]> slots;
-  std::atomic<uint64_t> head{0};  // events ever written; stored only by the owner
+  std::atomic<uint64_t> head{0};     // events ever written; stored only by the owner
+  std::atomic<uint64_t> writing{0};  // head + 1 while the owner fills a slot, else head
   std::atomic<uint64_t> base{0};  // events before it were dropped by trace_reset()
   bool in_use = false;            // g_pool_mu
 };
@@ -94,8 +95,9 @@ void emit(ThreadState& ts, const TraceEvent& e) {
   std::memcpy(words, &e, sizeof(e));
   const uint64_t h = r->head.load(std::memory_order_relaxed);
   Slot& slot = r->slots[h % r->cap];
-  // Readers that see any of the stores below also see head >= h (fence-fence pairing with
-  // the acquire fence in read_ring), so they know the slot's old event is gone.
+  // Readers that see any of the slot stores below also see writing >= h + 1 (fence-fence
+  // pairing with the acquire fence in read_ring), so they know the slot's old event is gone.
+  r->writing.store(h + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   for (size_t i = 0; i < kSlotWords; ++i) slot.w[i].store(words[i], std::memory_order_relaxed);
   r->head.store(h + 1, std::memory_order_release);
@@ -115,9 +117,9 @@ void read_ring(const Ring& r, std::vector<TraceEvent>* out) {
     got.push_back(e);
   }
   std::atomic_thread_fence(std::memory_order_acquire);
-  const uint64_t h2 = r.head.load(std::memory_order_relaxed);
-  // The writer may be overwriting event h2 - cap now, and has overwritten all before it.
-  const uint64_t valid_from = h2 >= r.cap ? h2 - r.cap + 1 : 0;
+  // Event w - 1 is being (or was last) written, over event w - 1 - cap and all before it.
+  const uint64_t w = r.writing.load(std::memory_order_relaxed);
+  const uint64_t valid_from = w >= r.cap ? w - r.cap : 0;
   for (uint64_t i = lo; i < h1; ++i) {
     if (i >= valid_from) out->push_back(got[i - lo]);
   }

@@ -1,0 +1,282 @@
+// RwSemaphore: modes, trylocks, downgrade, writer fairness, killable waits, and a stress run.
+#include "locking/rwsem.h"
+
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "locking/task.h"
+#include "tests/unit/locking/locking_fixture.h"
+
+namespace lockfs::locking {
+namespace {
+
+using testing::class_sem;
+using testing::class_sem2;
+using testing::wait_until;
+
+class RwSemaphoreTest : public testing::LockingTest {};
+
+TEST_F(RwSemaphoreTest, ReadersShareWritersExclude) {
+  RwSemaphore sem(class_sem(), 1);
+  sem.down_read();
+  ASSERT_TRUE(sem.down_read_trylock());  // a second reader: shared
+  EXPECT_FALSE(sem.down_write_trylock());
+  sem.up_read();
+  sem.up_read();
+  EXPECT_FALSE(sem.is_locked());
+  sem.down_write();
+  EXPECT_FALSE(sem.down_read_trylock());
+  EXPECT_FALSE(sem.down_write_trylock());
+  sem.assert_held(Mode::kExclusive);
+  sem.up_write();
+  EXPECT_EQ(violation_count(), 0u);
+}
+
+TEST_F(RwSemaphoreTest, HeldStackFollowsModes) {
+  RwSemaphore sem(class_sem(), 7);
+  sem.down_write();
+  ASSERT_EQ(held_locks().size(), 1u);
+  EXPECT_EQ(held_locks()[0].mode, Mode::kExclusive);
+  EXPECT_TRUE(lock_is_held(sem.map(), Mode::kExclusive));
+  sem.downgrade_write();
+  EXPECT_EQ(held_locks()[0].mode, Mode::kShared);
+  EXPECT_TRUE(lock_is_held(sem.map(), Mode::kShared));
+  EXPECT_FALSE(lock_is_held(sem.map(), Mode::kExclusive));
+  sem.up_read();
+  EXPECT_TRUE(held_locks().empty());
+  sem.assert_not_held();
+  EXPECT_EQ(violation_count(), 0u);
+}
+
+TEST_F(RwSemaphoreTest, DowngradeWakesReaders) {
+  RwSemaphore sem(class_sem());
+  sem.down_write();
+  std::atomic<bool> got{false};
+  std::thread reader([&] {
+    sem.down_read();
+    got = true;
+    sem.up_read();
+  });
+  wait_until([&] { return sem.nr_waiters() == 1; });
+  EXPECT_FALSE(got.load());
+  sem.downgrade_write();  // the reader may now share the lock with us
+  wait_until([&] { return got.load(); });
+  sem.up_read();
+  reader.join();
+  EXPECT_EQ(violation_count(), 0u);
+}
+
+// A waiting writer blocks new readers, so it gets the lock once the current readers leave.
+TEST_F(RwSemaphoreTest, WaitingWriterBlocksNewReaders) {
+  RwSemaphore sem(class_sem());
+  sem.down_read();
+  std::atomic<bool> writer_in{false}, late_reader_in{false};
+  std::thread writer([&] {
+    sem.down_write();
+    writer_in = true;
+    EXPECT_FALSE(late_reader_in.load());
+    sem.up_write();
+  });
+  wait_until([&] { return sem.nr_waiters() == 1; });
+  EXPECT_FALSE(sem.down_read_trylock());  // would succeed without writer fairness
+  std::thread late_reader([&] {
+    sem.down_read();
+    late_reader_in = true;
+    EXPECT_TRUE(writer_in.load());
+    sem.up_read();
+  });
+  wait_until([&] { return sem.nr_waiters() == 2; });
+  EXPECT_FALSE(writer_in.load());
+  sem.up_read();
+  writer.join();
+  late_reader.join();
+  EXPECT_TRUE(late_reader_in.load());
+}
+
+TEST_F(RwSemaphoreTest, WriterIsNotStarvedByReaders) {
+  RwSemaphore sem(class_sem());
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0};
+  // Two readers whose holds overlap: without fairness the count need never drop to zero.
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 2; ++i) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        sem.down_read();
+        reads.fetch_add(1);
+        std::this_thread::yield();
+        sem.up_read();
+      }
+    });
+  }
+  wait_until([&] { return reads.load() > 100; });
+  sem.down_write();  // must return while the readers keep coming; the watchdog bounds it
+  stop = true;
+  sem.up_write();
+  for (auto& t : readers) t.join();
+}
+
+TEST_F(RwSemaphoreTest, KillableWithSignalPendingFailsAtOnceHoldingNothing) {
+  RwSemaphore sem(class_sem());
+  Task task(42, 0, 0);
+  TaskScope scope(task);
+  task.send_fatal_signal();
+  EXPECT_EQ(sem.down_write_killable(), -EINTR);
+  EXPECT_EQ(sem.down_read_killable(), -EINTR);
+  EXPECT_FALSE(sem.is_locked());
+  EXPECT_TRUE(held_locks().empty());
+  EXPECT_EQ(violation_count(), 0u);
+}
+
+TEST_F(RwSemaphoreTest, KillWakesOnlyTheKillableWaiter) {
+  RwSemaphore sem(class_sem());
+  sem.down_write();
+  Task killable_task(100, 0, 0), plain_task(200, 0, 0);
+  std::atomic<int> killable_rc{1};
+  std::atomic<bool> plain_in{false};
+  std::thread killable([&] {
+    TaskScope scope(killable_task);
+    killable_rc = sem.down_write_killable();
+  });
+  std::thread plain([&] {
+    TaskScope scope(plain_task);
+    sem.down_read();
+    plain_in = true;
+    sem.up_read();
+  });
+  wait_until([&] { return sem.nr_waiters() == 2; });
+  killable_task.send_fatal_signal();
+  killable.join();
+  EXPECT_EQ(killable_rc.load(), -EINTR);
+  // The non-killable waiter was not disturbed: still waiting behind our write lock.
+  EXPECT_FALSE(plain_in.load());
+  EXPECT_EQ(sem.nr_waiters(), 1);
+  sem.up_write();
+  plain.join();
+  EXPECT_TRUE(plain_in.load());
+  EXPECT_FALSE(sem.is_locked());
+}
+
+// A killed writer must not leave readers queued behind its waiting_writers_ mark.
+TEST_F(RwSemaphoreTest, KilledWriterReleasesQueuedReaders) {
+  RwSemaphore sem(class_sem());
+  sem.down_read();
+  Task writer_task(7, 0, 0);
+  std::atomic<int> rc{1};
+  std::thread writer([&] {
+    TaskScope scope(writer_task);
+    rc = sem.down_write_killable();
+  });
+  wait_until([&] { return sem.nr_waiters() == 1; });
+  std::atomic<bool> reader_in{false};
+  std::thread reader([&] {
+    sem.down_read();
+    reader_in = true;
+    sem.up_read();
+  });
+  wait_until([&] { return sem.nr_waiters() == 2; });
+  writer_task.send_fatal_signal();
+  writer.join();
+  EXPECT_EQ(rc.load(), -EINTR);
+  reader.join();  // admitted alongside our read lock once the writer left
+  EXPECT_TRUE(reader_in.load());
+  sem.up_read();
+}
+
+TEST_F(RwSemaphoreTest, KilledReaderHoldsNothing) {
+  RwSemaphore sem(class_sem());
+  sem.down_write();
+  Task task(9, 0, 0);
+  std::atomic<int> rc{1};
+  std::atomic<size_t> held_after{99};
+  std::thread reader([&] {
+    TaskScope scope(task);
+    rc = sem.down_read_killable();
+    held_after = held_locks().size();
+  });
+  wait_until([&] { return sem.nr_waiters() == 1; });
+  task.send_fatal_signal();
+  reader.join();
+  EXPECT_EQ(rc.load(), -EINTR);
+  EXPECT_EQ(held_after.load(), 0u);
+  sem.up_write();
+  EXPECT_FALSE(sem.is_locked());
+}
+
+// Random shared/exclusive acquisitions of several semaphores, always in index order (so the
+// validator stays quiet), checking the rwsem invariants on every acquisition.
+TEST_F(RwSemaphoreTest, StressInvariants) {
+  constexpr int kSems = 3, kThreads = 4, kIters = 3000;
+  struct Guarded {
+    RwSemaphore sem{class_sem()};
+    std::atomic<int> readers{0}, writers{0};
+  };
+  Guarded g[kSems];
+  std::atomic<int> broken{0};
+  auto enter = [&](Guarded& x, bool write) {
+    if (write) {
+      if (x.writers.fetch_add(1) != 0 || x.readers.load() != 0) broken++;
+    } else {
+      x.readers.fetch_add(1);
+      if (x.writers.load() != 0) broken++;
+    }
+  };
+  auto leave = [&](Guarded& x, bool write) { (write ? x.writers : x.readers).fetch_sub(1); };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < kIters; ++i) {
+        bool taken[kSems] = {}, write[kSems] = {};
+        for (int k = 0; k < kSems; ++k) {
+          if (rng() % 2 == 0) continue;
+          write[k] = rng() % 3 == 0;
+          switch (rng() % 3) {
+            case 0:
+              if (write[k]) g[k].sem.down_write(); else g[k].sem.down_read();
+              taken[k] = true;
+              break;
+            case 1:
+              taken[k] = write[k] ? g[k].sem.down_write_trylock() : g[k].sem.down_read_trylock();
+              break;
+            default:
+              taken[k] = (write[k] ? g[k].sem.down_write_killable()
+                                   : g[k].sem.down_read_killable()) == 0;
+          }
+          if (taken[k]) enter(g[k], write[k]);
+        }
+        for (int k = kSems - 1; k >= 0; --k) {
+          if (!taken[k]) continue;
+          if (write[k] && rng() % 4 == 0) {  // downgrade, then read-side release
+            leave(g[k], true);
+            g[k].sem.downgrade_write();
+            enter(g[k], false);
+            write[k] = false;
+          }
+          leave(g[k], write[k]);
+          if (write[k]) g[k].sem.up_write(); else g[k].sem.up_read();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(broken.load(), 0);
+  for (auto& x : g) EXPECT_FALSE(x.sem.is_locked());
+  EXPECT_EQ(violation_count(), 0u);
+}
+
+TEST_F(RwSemaphoreTest, GuardsReleaseOnScopeExit) {
+  RwSemaphore a(class_sem()), b(class_sem2());
+  {
+    WriteGuard wa(a);
+    ReadGuard rb(b);
+    EXPECT_EQ(held_locks().size(), 2u);
+  }
+  EXPECT_FALSE(a.is_locked());
+  EXPECT_FALSE(b.is_locked());
+  EXPECT_TRUE(held_locks().empty());
+}
+
+}  // namespace
+}  // namespace lockfs::locking
