@@ -1,10 +1,11 @@
 // The contract rows of each profile, their lookup, and the names the printers use.
 // The rows themselves are in contract_current.cc, contract_v5.cc and contract_v3.cc.
+#include "locking/contract.h"
+
 #include <cstring>
 #include <map>
 #include <utility>
 
-#include "locking/contract.h"
 #include "locking/contract_data.h"
 
 namespace lockfs::locking::contract {
@@ -56,11 +57,16 @@ bool read_write_words(LockId l) {
 std::string req_text(Req r, LockId l) {
   if (read_write_words(l)) {
     switch (r) {
-      case Req::kShared: return "read";
-      case Req::kExclusive: return "write";
-      case Req::kSharedOrExclusive: return "read/write";
-      case Req::kMaybeShared: return "maybe-read";
-      default: break;
+      case Req::kShared:
+        return "read";
+      case Req::kExclusive:
+        return "write";
+      case Req::kSharedOrExclusive:
+        return "read/write";
+      case Req::kMaybeShared:
+        return "maybe-read";
+      default:
+        break;
     }
   }
   return req_name(r);
@@ -87,9 +93,12 @@ std::string rule_text(const LockRule& r, Profile p) {
 
 const char* profile_name(Profile p) {
   switch (p) {
-    case Profile::kCurrent: return "current";
-    case Profile::kV5: return "5.x";
-    case Profile::kV3: return "3.x";
+    case Profile::kCurrent:
+      return "current";
+    case Profile::kV5:
+      return "5.x";
+    case Profile::kV3:
+      return "3.x";
   }
   return "?";
 }
@@ -103,92 +112,154 @@ Result<Profile> profile_by_name(std::string_view name) {
 
 const char* lock_name(LockId l, Profile p) {
   switch (l) {
-    case LockId::kIRwsem: return p == Profile::kV3 ? "i_mutex" : "i_rwsem";
-    case LockId::kInvalidateLock: return "invalidate_lock";
-    case LockId::kFolioLock: return old_profile(p) ? "page lock" : "folio lock";
-    case LockId::kSUmount: return "s_umount";
-    case LockId::kSVfsRenameSem: return "s_vfs_rename_sem";
-    case LockId::kMmapLock: return p == Profile::kV3 ? "mmap_sem" : "mmap_lock";
-    case LockId::kVmaLock: return "vma lock";
-    case LockId::kFPosLock: return "f_pos_lock";
-    case LockId::kILock: return "i_lock";
-    case LockId::kDLock: return "d_lock";
-    case LockId::kRenameLock: return "rename_lock";
-    case LockId::kFlcLock: return "flc_lock";
-    case LockId::kBlockedLockLock: return "blocked_lock_lock";
-    case LockId::kOpenMutex: return old_profile(p) ? "bd_mutex" : "open_mutex";
-    case LockId::kDqioSem: return "dqio_sem";
-    case LockId::kBkl: return "BKL";
-    case LockId::kFileLockLock: return "file_lock_lock";
-    case LockId::kFileListLock: return "file_list_lock";
-    case LockId::kSwapLock: return "swap_lock";
-    case LockId::kNamespaceSem: return "namespace_sem";
-    case LockId::kRcu: return "rcu";
-    case LockId::kPageTableLock: return "page table lock";
-    case LockId::kDqonoffSem: return "dqonoff_sem";
-    case LockId::kDqptrSem: return "dqptr_sem";
-    case LockId::kBhLock: return "bh lock";
+    case LockId::kIRwsem:
+      return p == Profile::kV3 ? "i_mutex" : "i_rwsem";
+    case LockId::kInvalidateLock:
+      return "invalidate_lock";
+    case LockId::kFolioLock:
+      return old_profile(p) ? "page lock" : "folio lock";
+    case LockId::kSUmount:
+      return "s_umount";
+    case LockId::kSVfsRenameSem:
+      return "s_vfs_rename_sem";
+    case LockId::kMmapLock:
+      return p == Profile::kV3 ? "mmap_sem" : "mmap_lock";
+    case LockId::kVmaLock:
+      return "vma lock";
+    case LockId::kFPosLock:
+      return "f_pos_lock";
+    case LockId::kILock:
+      return "i_lock";
+    case LockId::kDLock:
+      return "d_lock";
+    case LockId::kRenameLock:
+      return "rename_lock";
+    case LockId::kFlcLock:
+      return "flc_lock";
+    case LockId::kBlockedLockLock:
+      return "blocked_lock_lock";
+    case LockId::kOpenMutex:
+      return old_profile(p) ? "bd_mutex" : "open_mutex";
+    case LockId::kDqioSem:
+      return "dqio_sem";
+    case LockId::kBkl:
+      return "BKL";
+    case LockId::kFileLockLock:
+      return "file_lock_lock";
+    case LockId::kFileListLock:
+      return "file_list_lock";
+    case LockId::kSwapLock:
+      return "swap_lock";
+    case LockId::kNamespaceSem:
+      return "namespace_sem";
+    case LockId::kRcu:
+      return "rcu";
+    case LockId::kPageTableLock:
+      return "page table lock";
+    case LockId::kDqonoffSem:
+      return "dqonoff_sem";
+    case LockId::kDqptrSem:
+      return "dqptr_sem";
+    case LockId::kBhLock:
+      return "bh lock";
   }
   return "?";
 }
 
 const char* role_name(Role r) {
   switch (r) {
-    case Role::kInode: return "inode";
-    case Role::kDir: return "dir";
-    case Role::kVictim: return "victim";
-    case Role::kSource: return "source";
-    case Role::kParents: return "parents";
-    case Role::kNonDirs: return "non-dirs";
-    case Role::kMovedDir: return "moved-dir";
-    case Role::kFile: return "file";
-    case Role::kMapping: return "mapping";
-    case Role::kFolio: return "folio";
-    case Role::kSuperblock: return "superblock";
-    case Role::kMm: return "mm";
-    case Role::kVma: return "vma";
-    case Role::kDentry: return "dentry";
-    case Role::kGlobal: return "global";
-    case Role::kBlockDevice: return "bdev";
-    case Role::kBufferHead: return "bh";
+    case Role::kInode:
+      return "inode";
+    case Role::kDir:
+      return "dir";
+    case Role::kVictim:
+      return "victim";
+    case Role::kSource:
+      return "source";
+    case Role::kParents:
+      return "parents";
+    case Role::kNonDirs:
+      return "non-dirs";
+    case Role::kMovedDir:
+      return "moved-dir";
+    case Role::kFile:
+      return "file";
+    case Role::kMapping:
+      return "mapping";
+    case Role::kFolio:
+      return "folio";
+    case Role::kSuperblock:
+      return "superblock";
+    case Role::kMm:
+      return "mm";
+    case Role::kVma:
+      return "vma";
+    case Role::kDentry:
+      return "dentry";
+    case Role::kGlobal:
+      return "global";
+    case Role::kBlockDevice:
+      return "bdev";
+    case Role::kBufferHead:
+      return "bh";
   }
   return "?";
 }
 
 const char* req_name(Req r) {
   switch (r) {
-    case Req::kNo: return "no";
-    case Req::kShared: return "shared";
-    case Req::kExclusive: return "exclusive";
-    case Req::kSharedOrExclusive: return "shared/exclusive";
-    case Req::kMaybe: return "maybe";
-    case Req::kMaybeShared: return "maybe-shared";
-    case Req::kHeld: return "held";
+    case Req::kNo:
+      return "no";
+    case Req::kShared:
+      return "shared";
+    case Req::kExclusive:
+      return "exclusive";
+    case Req::kSharedOrExclusive:
+      return "shared/exclusive";
+    case Req::kMaybe:
+      return "maybe";
+    case Req::kMaybeShared:
+      return "maybe-shared";
+    case Req::kHeld:
+      return "held";
   }
   return "?";
 }
 
 const char* may_block_name(MayBlock m) {
   switch (m) {
-    case MayBlock::kYes: return "yes";
-    case MayBlock::kNo: return "no";
-    case MayBlock::kMaybe: return "maybe";
-    case MayBlock::kRefWalk: return "yes (ref-walk)";
-    case MayBlock::kNotStated: return "-";
+    case MayBlock::kYes:
+      return "yes";
+    case MayBlock::kNo:
+      return "no";
+    case MayBlock::kMaybe:
+      return "maybe";
+    case MayBlock::kRefWalk:
+      return "yes (ref-walk)";
+    case MayBlock::kNotStated:
+      return "-";
   }
   return "?";
 }
 
 const char* folio_state_name(FolioState s) {
   switch (s) {
-    case FolioState::kNotApplicable: return "-";
-    case FolioState::kNo: return "no";
-    case FolioState::kLocked: return "yes";
-    case FolioState::kLockedUnlocks: return "yes, unlocks";
-    case FolioState::kLocksIt: return "locks the folio";
-    case FolioState::kLockedBoth: return "yes (both)";
-    case FolioState::kMaybe: return "maybe";
-    case FolioState::kCanReturnLocked: return "can return with page locked";
+    case FolioState::kNotApplicable:
+      return "-";
+    case FolioState::kNo:
+      return "no";
+    case FolioState::kLocked:
+      return "yes";
+    case FolioState::kLockedUnlocks:
+      return "yes, unlocks";
+    case FolioState::kLocksIt:
+      return "locks the folio";
+    case FolioState::kLockedBoth:
+      return "yes (both)";
+    case FolioState::kMaybe:
+      return "maybe";
+    case FolioState::kCanReturnLocked:
+      return "can return with page locked";
   }
   return "?";
 }

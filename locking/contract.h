@@ -124,7 +124,8 @@ const Row* find_row(Profile p, std::string_view table, std::string_view op);
 // The requirement a row puts on (role, lock); kNo when the row says nothing of it.
 Req required(const Row& row, Role role, LockId lock);
 // The row's rules as one line: "i_rwsem(dir)=exclusive; s_vfs_rename_sem(superblock)=exclusive
-// [cross-directory]", then "; takes: ..." for the locks the method takes itself. "-" if none.
+// [cross-directory]", then "takes invalidate_lock(mapping)=exclusive" for each lock the method
+// takes itself. "-" when the row has no rule.
 std::string format_locks(const Row& row, Profile p);
 // "yes, unlocks", "locks the folio" (3.x/5.x: "locks the page"), "-" when not applicable.
 std::string folio_state_text(FolioState s, Profile p);

@@ -51,8 +51,7 @@ inline constexpr FolioState kFCanReturnLocked = FolioState::kCanReturnLocked;
 // A row the model exercises.
 inline Row row(const char* table, const char* op, std::vector<LockRule> locks, MayBlock may_block,
                FolioState folio, const char* note, std::vector<LockRule> takes = {}) {
-  return Row{table,  op,   std::move(locks), may_block, folio,
-             note,   true, "",               std::move(takes)};
+  return Row{table, op, std::move(locks), may_block, folio, note, true, "", std::move(takes)};
 }
 // The same row, marked as one that cannot apply to a FUSE filesystem, with the reason.
 inline Row off(Row r, const char* reason) {

@@ -16,9 +16,12 @@ constexpr size_t kLocksWidth = 64;  // the locks column wraps between rules past
 
 const char* profile_source(Profile p) {
   switch (p) {
-    case Profile::kCurrent: return "shared/reference/locking.rst";
-    case Profile::kV5: return "5.x locking.rst, seed 003";
-    case Profile::kV3: return "3.x Documentation/filesystems/Locking, seed 002";
+    case Profile::kCurrent:
+      return "shared/reference/locking.rst";
+    case Profile::kV5:
+      return "5.x locking.rst, seed 003";
+    case Profile::kV3:
+      return "3.x Documentation/filesystems/Locking, seed 002";
   }
   return "?";
 }
@@ -108,17 +111,16 @@ bool rules_differ(const Row& a, const Row& b) {
 }
 
 void print_version(std::ostream& os, Profile p, const Row& r) {
-  os << "      " << std::left << std::setw(9) << (std::string(profile_name(p)) + ":")
-     << r.op << ": " << format_locks(r, p) << " | may block: " << may_block_name(r.may_block)
-     << " | " << (p == Profile::kCurrent ? "folio" : "page") << ": "
-     << folio_state_text(r.folio, p);
+  os << "      " << std::left << std::setw(9) << (std::string(profile_name(p)) + ":") << r.op
+     << ": " << format_locks(r, p) << " | may block: " << may_block_name(r.may_block) << " | "
+     << (p == Profile::kCurrent ? "folio" : "page") << ": " << folio_state_text(r.folio, p);
   if (r.note[0] != '\0') os << " | note: " << r.note;
   os << '\n';
 }
 
 // The rename entry pairing `op` of profile `a` with an op only in `b`, or nullptr.
-const char* renamed_counterpart(std::string_view table, std::string_view op, Profile a,
-                                Profile b, const std::set<std::string_view>& taken) {
+const char* renamed_counterpart(std::string_view table, std::string_view op, Profile a, Profile b,
+                                const std::set<std::string_view>& taken) {
   for (const data::Rename& rn : data::renames()) {
     if (table != rn.table) continue;
     const char* other = nullptr;
@@ -188,8 +190,8 @@ void print_table(std::ostream& os, Profile p, std::string_view only) {
       tables.push_back(r.table);
     }
   }
-  os << "locking contract, profile " << profile_name(p) << " (" << profile_source(p) << "): "
-     << n << " row" << (n == 1 ? "" : "s") << '\n';
+  os << "locking contract, profile " << profile_name(p) << " (" << profile_source(p) << "): " << n
+     << " row" << (n == 1 ? "" : "s") << '\n';
   for (std::string_view table : tables) {
     std::vector<const Row*> selected;
     for (const Row& r : rows(p)) {
@@ -208,8 +210,8 @@ void print_diff(std::ostream& os, Profile a, Profile b) {
     auto l = static_cast<LockId>(i);
     if (std::strcmp(lock_name(l, a), lock_name(l, b)) != 0) {
       if (!header) os << "lock names:";
-      os << (header ? ", " : " ") << lock_name(l, a) << " (" << profile_name(a) << ") = "
-         << lock_name(l, b) << " (" << profile_name(b) << ")";
+      os << (header ? ", " : " ") << lock_name(l, a) << " (" << profile_name(a)
+         << ") = " << lock_name(l, b) << " (" << profile_name(b) << ")";
       header = true;
     }
   }

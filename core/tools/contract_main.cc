@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     constexpr std::string_view kProfileFlag = "--profile=";
     if (arg.substr(0, kProfileFlag.size()) == kProfileFlag) {
       std::string_view name = arg.substr(kProfileFlag.size());
-      if (!parse_profile(name, &profile)) return usage("unknown profile '" + std::string(name) + "'");
+      if (!parse_profile(name, &profile))
+        return usage("unknown profile '" + std::string(name) + "'");
     } else if (arg.empty() || arg[0] == '-') {
       return usage("unknown option '" + std::string(arg) + "'");
     } else if (have_op) {
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
   }
   if (have_op) {
     bool found = false;
-    for (const contract::Row& r : contract::rows(profile)) found = found || contract::row_matches(r, only);
+    for (const contract::Row& r : contract::rows(profile))
+      found = found || contract::row_matches(r, only);
     if (!found) {
       return usage("no op '" + std::string(only) + "' in profile " +
                    contract::profile_name(profile));

@@ -28,19 +28,20 @@ using OpLists = std::map<std::string, std::vector<std::string>>;
 // prototypes). Written from the texts, not from the rows, so a dropped or invented row fails.
 const OpLists kCurrentOps = {
     {"dentry_operations",
-     {"d_revalidate", "d_weak_revalidate", "d_hash", "d_compare", "d_delete", "d_init",
-      "d_release", "d_prune", "d_iput", "d_dname", "d_automount", "d_manage", "d_real",
-      "d_unalias_trylock", "d_unalias_unlock"}},
+     {"d_revalidate", "d_weak_revalidate", "d_hash", "d_compare", "d_delete", "d_init", "d_release",
+      "d_prune", "d_iput", "d_dname", "d_automount", "d_manage", "d_real", "d_unalias_trylock",
+      "d_unalias_unlock"}},
     {"inode_operations",
-     {"create", "lookup", "link", "unlink", "symlink", "mkdir", "rmdir", "mknod", "rename",
-      "readlink", "get_link", "truncate", "permission", "get_inode_acl", "setattr", "getattr",
-      "listxattr", "fiemap", "update_time", "sync_lazytime", "atomic_open", "tmpfile",
-      "fileattr_set", "fileattr_get", "get_acl", "get_offset_ctx"}},
+     {"create",      "lookup",        "link",        "unlink",   "symlink",      "mkdir",
+      "rmdir",       "mknod",         "rename",      "readlink", "get_link",     "truncate",
+      "permission",  "get_inode_acl", "setattr",     "getattr",  "listxattr",    "fiemap",
+      "update_time", "sync_lazytime", "atomic_open", "tmpfile",  "fileattr_set", "fileattr_get",
+      "get_acl",     "get_offset_ctx"}},
     {"xattr_handler", {"list", "get", "set"}},
     {"super_operations",
      {"alloc_inode", "free_inode", "destroy_inode", "dirty_inode", "write_inode", "drop_inode",
-      "evict_inode", "put_super", "sync_fs", "freeze_fs", "unfreeze_fs", "statfs",
-      "umount_begin", "show_options", "quota_read", "quota_write"}},
+      "evict_inode", "put_super", "sync_fs", "freeze_fs", "unfreeze_fs", "statfs", "umount_begin",
+      "show_options", "quota_read", "quota_write"}},
     {"file_system_type", {"kill_sb"}},
     {"address_space_operations",
      {"read_folio", "writepages", "dirty_folio", "readahead", "write_begin", "write_end", "bmap",
@@ -55,11 +56,35 @@ const OpLists kCurrentOps = {
      {"open", "release", "ioctl", "compat_ioctl", "direct_access", "unlock_native_capacity",
       "getgeo", "swap_slot_free_notify"}},
     {"file_operations",
-     {"llseek", "read", "write", "read_iter", "write_iter", "iopoll", "iterate_shared", "poll",
-      "unlocked_ioctl", "compat_ioctl", "mmap", "open", "flush", "release", "fsync", "fasync",
-      "lock", "get_unmapped_area", "check_flags", "flock", "splice_write", "splice_read",
-      "setlease", "fallocate", "show_fdinfo", "mmap_capabilities", "copy_file_range",
-      "remap_file_range", "fadvise"}},
+     {"llseek",
+      "read",
+      "write",
+      "read_iter",
+      "write_iter",
+      "iopoll",
+      "iterate_shared",
+      "poll",
+      "unlocked_ioctl",
+      "compat_ioctl",
+      "mmap",
+      "open",
+      "flush",
+      "release",
+      "fsync",
+      "fasync",
+      "lock",
+      "get_unmapped_area",
+      "check_flags",
+      "flock",
+      "splice_write",
+      "splice_read",
+      "setlease",
+      "fallocate",
+      "show_fdinfo",
+      "mmap_capabilities",
+      "copy_file_range",
+      "remap_file_range",
+      "fadvise"}},
     {"dquot_operations",
      {"write_dquot", "acquire_dquot", "release_dquot", "mark_dirty", "write_info"}},
     {"vm_operations_struct",
@@ -69,23 +94,25 @@ const OpLists kCurrentOps = {
 
 const OpLists kV5Ops = {
     {"dentry_operations",
-     {"d_revalidate", "d_weak_revalidate", "d_hash", "d_compare", "d_delete", "d_init",
-      "d_release", "d_prune", "d_iput", "d_dname", "d_automount", "d_manage", "d_real"}},
+     {"d_revalidate", "d_weak_revalidate", "d_hash", "d_compare", "d_delete", "d_init", "d_release",
+      "d_prune", "d_iput", "d_dname", "d_automount", "d_manage", "d_real"}},
     {"inode_operations",
-     {"create", "lookup", "link", "unlink", "symlink", "mkdir", "rmdir", "mknod", "rename",
-      "readlink", "get_link", "truncate", "permission", "get_acl", "setattr", "getattr",
-      "listxattr", "fiemap", "update_time", "atomic_open", "tmpfile"}},
+     {"create",  "lookup",  "link",      "unlink",   "symlink",     "mkdir",       "rmdir",
+      "mknod",   "rename",  "readlink",  "get_link", "truncate",    "permission",  "get_acl",
+      "setattr", "getattr", "listxattr", "fiemap",   "update_time", "atomic_open", "tmpfile"}},
     {"xattr_handler", {"list", "get", "set"}},
     {"super_operations",
      {"alloc_inode", "free_inode", "destroy_inode", "dirty_inode", "write_inode", "drop_inode",
       "evict_inode", "put_super", "sync_fs", "freeze_fs", "unfreeze_fs", "statfs", "remount_fs",
       "umount_begin", "show_options", "quota_read", "quota_write", "bdev_try_to_free_page"}},
     {"file_system_type", {"mount", "kill_sb"}},
-    {"address_space_operations",
-     {"writepage", "readpage", "writepages", "set_page_dirty", "readahead", "readpages",
-      "write_begin", "write_end", "bmap", "invalidatepage", "releasepage", "freepage",
-      "direct_IO", "isolate_page", "migratepage", "putback_page", "launder_page",
-      "is_partially_uptodate", "error_remove_page", "swap_activate", "swap_deactivate"}},
+    {"address_space_operations", {"writepage",         "readpage",      "writepages",
+                                  "set_page_dirty",    "readahead",     "readpages",
+                                  "write_begin",       "write_end",     "bmap",
+                                  "invalidatepage",    "releasepage",   "freepage",
+                                  "direct_IO",         "isolate_page",  "migratepage",
+                                  "putback_page",      "launder_page",  "is_partially_uptodate",
+                                  "error_remove_page", "swap_activate", "swap_deactivate"}},
     {"file_lock_operations", {"fl_copy_lock", "fl_release_private"}},
     {"lock_manager_operations",
      {"lm_notify", "lm_grant", "lm_break", "lm_change", "lm_breaker_owns_lease"}},
@@ -93,11 +120,20 @@ const OpLists kV5Ops = {
     {"block_device_operations",
      {"open", "release", "ioctl", "compat_ioctl", "direct_access", "unlock_native_capacity",
       "revalidate_disk", "getgeo", "swap_slot_free_notify"}},
-    {"file_operations",
-     {"llseek", "read", "write", "read_iter", "write_iter", "iterate", "iterate_shared", "poll",
-      "unlocked_ioctl", "compat_ioctl", "mmap", "open", "flush", "release", "fsync", "fasync",
-      "lock", "readv", "writev", "sendfile", "sendpage", "get_unmapped_area", "check_flags",
-      "flock", "splice_write", "splice_read", "setlease", "fallocate"}},
+    {"file_operations", {"llseek",         "read",
+                         "write",          "read_iter",
+                         "write_iter",     "iterate",
+                         "iterate_shared", "poll",
+                         "unlocked_ioctl", "compat_ioctl",
+                         "mmap",           "open",
+                         "flush",          "release",
+                         "fsync",          "fasync",
+                         "lock",           "readv",
+                         "writev",         "sendfile",
+                         "sendpage",       "get_unmapped_area",
+                         "check_flags",    "flock",
+                         "splice_write",   "splice_read",
+                         "setlease",       "fallocate"}},
     {"dquot_operations",
      {"write_dquot", "acquire_dquot", "release_dquot", "mark_dirty", "write_info"}},
     {"vm_operations_struct",
@@ -109,20 +145,36 @@ const OpLists kV3Ops = {
      {"d_revalidate", "d_hash", "d_compare", "d_delete", "d_release", "d_prune", "d_iput",
       "d_dname", "d_automount", "d_manage"}},
     {"inode_operations",
-     {"create", "lookup", "link", "unlink", "symlink", "mkdir", "rmdir", "mknod", "rename",
-      "readlink", "follow_link", "put_link", "truncate", "permission", "get_acl", "setattr",
-      "getattr", "setxattr", "getxattr", "listxattr", "removexattr", "fiemap", "update_time",
-      "atomic_open"}},
+     {"create",   "lookup",     "link",        "unlink",   "symlink",     "mkdir",
+      "rmdir",    "mknod",      "rename",      "readlink", "follow_link", "put_link",
+      "truncate", "permission", "get_acl",     "setattr",  "getattr",     "setxattr",
+      "getxattr", "listxattr",  "removexattr", "fiemap",   "update_time", "atomic_open"}},
     {"super_operations",
      {"alloc_inode", "destroy_inode", "dirty_inode", "write_inode", "drop_inode", "evict_inode",
-      "put_super", "sync_fs", "freeze_fs", "unfreeze_fs", "statfs", "remount_fs",
-      "umount_begin", "show_options", "quota_read", "quota_write", "bdev_try_to_free_page"}},
+      "put_super", "sync_fs", "freeze_fs", "unfreeze_fs", "statfs", "remount_fs", "umount_begin",
+      "show_options", "quota_read", "quota_write", "bdev_try_to_free_page"}},
     {"file_system_type", {"get_sb", "mount", "kill_sb"}},
     {"address_space_operations",
-     {"writepage", "readpage", "sync_page", "writepages", "set_page_dirty", "readpages",
-      "write_begin", "write_end", "bmap", "invalidatepage", "releasepage", "freepage",
-      "direct_IO", "get_xip_mem", "migratepage", "launder_page", "is_partially_uptodate",
-      "error_remove_page", "swap_activate", "swap_deactivate"}},
+     {"writepage",
+      "readpage",
+      "sync_page",
+      "writepages",
+      "set_page_dirty",
+      "readpages",
+      "write_begin",
+      "write_end",
+      "bmap",
+      "invalidatepage",
+      "releasepage",
+      "freepage",
+      "direct_IO",
+      "get_xip_mem",
+      "migratepage",
+      "launder_page",
+      "is_partially_uptodate",
+      "error_remove_page",
+      "swap_activate",
+      "swap_deactivate"}},
     {"file_lock_operations", {"fl_copy_lock", "fl_release_private"}},
     {"lock_manager_operations",
      {"lm_compare_owner", "lm_notify", "lm_grant", "lm_break", "lm_change"}},
@@ -130,11 +182,20 @@ const OpLists kV3Ops = {
     {"block_device_operations",
      {"open", "release", "ioctl", "compat_ioctl", "direct_access", "media_changed",
       "unlock_native_capacity", "revalidate_disk", "getgeo", "swap_slot_free_notify"}},
-    {"file_operations",
-     {"llseek", "read", "write", "aio_read", "aio_write", "readdir", "poll", "unlocked_ioctl",
-      "compat_ioctl", "mmap", "open", "flush", "release", "fsync", "aio_fsync", "fasync", "lock",
-      "readv", "writev", "sendfile", "sendpage", "get_unmapped_area", "check_flags", "flock",
-      "splice_write", "splice_read", "setlease", "fallocate"}},
+    {"file_operations", {"llseek",       "read",
+                         "write",        "aio_read",
+                         "aio_write",    "readdir",
+                         "poll",         "unlocked_ioctl",
+                         "compat_ioctl", "mmap",
+                         "open",         "flush",
+                         "release",      "fsync",
+                         "aio_fsync",    "fasync",
+                         "lock",         "readv",
+                         "writev",       "sendfile",
+                         "sendpage",     "get_unmapped_area",
+                         "check_flags",  "flock",
+                         "splice_write", "splice_read",
+                         "setlease",     "fallocate"}},
     {"dquot_operations",
      {"write_dquot", "acquire_dquot", "release_dquot", "mark_dirty", "write_info"}},
     {"vm_operations_struct", {"open", "close", "fault", "page_mkwrite", "access"}},
@@ -142,9 +203,12 @@ const OpLists kV3Ops = {
 
 const OpLists& ops_of(Profile p) {
   switch (p) {
-    case Profile::kCurrent: return kCurrentOps;
-    case Profile::kV5: return kV5Ops;
-    case Profile::kV3: return kV3Ops;
+    case Profile::kCurrent:
+      return kCurrentOps;
+    case Profile::kV5:
+      return kV5Ops;
+    case Profile::kV3:
+      return kV3Ops;
   }
   return kCurrentOps;
 }
@@ -152,7 +216,7 @@ const OpLists& ops_of(Profile p) {
 const Row& must_find(Profile p, const char* table, const char* op) {
   const Row* r = find_row(p, table, op);
   EXPECT_NE(r, nullptr) << profile_name(p) << " " << table << "." << op;
-  static const Row kEmpty{"", "", {}, MayBlock::kNotStated, FolioState::kNotApplicable, "",
+  static const Row kEmpty{"",   "", {}, MayBlock::kNotStated, FolioState::kNotApplicable, "",
                           true, "", {}};
   return r != nullptr ? *r : kEmpty;
 }
@@ -216,12 +280,12 @@ TEST_F(Contract, LookupIsSharedNowAndExclusiveIn3x) {
   EXPECT_EQ(required(must_find(Profile::kCurrent, "inode_operations", "lookup"), Role::kDir,
                      LockId::kIRwsem),
             Req::kShared);
-  EXPECT_EQ(required(must_find(Profile::kV5, "inode_operations", "lookup"), Role::kDir,
-                     LockId::kIRwsem),
-            Req::kShared);
-  EXPECT_EQ(required(must_find(Profile::kV3, "inode_operations", "lookup"), Role::kDir,
-                     LockId::kIRwsem),
-            Req::kExclusive);
+  EXPECT_EQ(
+      required(must_find(Profile::kV5, "inode_operations", "lookup"), Role::kDir, LockId::kIRwsem),
+      Req::kShared);
+  EXPECT_EQ(
+      required(must_find(Profile::kV3, "inode_operations", "lookup"), Role::kDir, LockId::kIRwsem),
+      Req::kExclusive);
   EXPECT_STREQ(lock_name(LockId::kIRwsem, Profile::kV3), "i_mutex");
   EXPECT_STREQ(lock_name(LockId::kIRwsem, Profile::kCurrent), "i_rwsem");
 }
@@ -267,11 +331,11 @@ TEST_F(Contract, AtomicOpenAndFileattr) {
   EXPECT_EQ(required(must_find(Profile::kV3, "inode_operations", "atomic_open"), Role::kDir,
                      LockId::kIRwsem),
             Req::kExclusive);
-  EXPECT_EQ(required(must_find(Profile::kCurrent, "inode_operations", "fileattr_get"),
-                     Role::kInode, LockId::kIRwsem),
+  EXPECT_EQ(required(must_find(Profile::kCurrent, "inode_operations", "fileattr_get"), Role::kInode,
+                     LockId::kIRwsem),
             Req::kMaybe);
-  EXPECT_EQ(required(must_find(Profile::kCurrent, "inode_operations", "fileattr_set"),
-                     Role::kInode, LockId::kIRwsem),
+  EXPECT_EQ(required(must_find(Profile::kCurrent, "inode_operations", "fileattr_set"), Role::kInode,
+                     LockId::kIRwsem),
             Req::kExclusive);
 }
 
@@ -300,9 +364,9 @@ TEST_F(Contract, IterateSharedHoldsFPosLock) {
   const Row& v5 = must_find(Profile::kV5, "file_operations", "iterate_shared");
   EXPECT_EQ(required(v5, Role::kDir, LockId::kIRwsem), Req::kSharedOrExclusive);
   EXPECT_EQ(rule_of(v5, Role::kFile, LockId::kFPosLock), nullptr);
-  EXPECT_EQ(required(must_find(Profile::kV5, "file_operations", "iterate"), Role::kDir,
-                     LockId::kIRwsem),
-            Req::kExclusive);
+  EXPECT_EQ(
+      required(must_find(Profile::kV5, "file_operations", "iterate"), Role::kDir, LockId::kIRwsem),
+      Req::kExclusive);
 }
 
 TEST_F(Contract, InvalidateLockTakenByFallocateAndCopyFileRange) {
@@ -310,8 +374,8 @@ TEST_F(Contract, InvalidateLockTakenByFallocateAndCopyFileRange) {
     const Row& r = must_find(Profile::kCurrent, "file_operations", op);
     bool takes = false;
     for (const LockRule& l : r.takes) {
-      takes |= l.lock == LockId::kInvalidateLock && l.role == Role::kMapping &&
-               l.req == Req::kExclusive;
+      takes |=
+          l.lock == LockId::kInvalidateLock && l.role == Role::kMapping && l.req == Req::kExclusive;
     }
     EXPECT_TRUE(takes) << op;
     EXPECT_TRUE(r.locks.empty()) << op << ": not held on entry";
@@ -341,11 +405,11 @@ TEST_F(Contract, SuperOperationNotes) {
   const Row& drop = must_find(Profile::kCurrent, "super_operations", "drop_inode");
   EXPECT_EQ(required(drop, Role::kInode, LockId::kILock), Req::kExclusive);
   EXPECT_EQ(drop.may_block, MayBlock::kNo);
-  EXPECT_EQ(required(must_find(Profile::kCurrent, "super_operations", "statfs"),
-                     Role::kSuperblock, LockId::kSUmount),
+  EXPECT_EQ(required(must_find(Profile::kCurrent, "super_operations", "statfs"), Role::kSuperblock,
+                     LockId::kSUmount),
             Req::kMaybeShared);
-  EXPECT_EQ(required(must_find(Profile::kCurrent, "file_system_type", "kill_sb"),
-                     Role::kSuperblock, LockId::kSUmount),
+  EXPECT_EQ(required(must_find(Profile::kCurrent, "file_system_type", "kill_sb"), Role::kSuperblock,
+                     LockId::kSUmount),
             Req::kExclusive);
 }
 
@@ -448,16 +512,12 @@ TEST_F(Contract, DiffCurrentVs5xShowsTheSeedChanges) {
             std::string::npos);
   EXPECT_NE(entry(d, "changed fallocate").find("takes invalidate_lock(mapping)=exclusive"),
             std::string::npos);
-  EXPECT_NE(entry(d, "current: copy_file_range:").find("takes invalidate_lock"),
-            std::string::npos);
+  EXPECT_NE(entry(d, "current: copy_file_range:").find("takes invalidate_lock"), std::string::npos);
   EXPECT_NE(d.find("current: swap_rw:"), std::string::npos);
   EXPECT_NE(d.find("5.x:     writepage:"), std::string::npos);
   // vm_operations_struct: modes instead of "yes", huge_fault, fault's invalidate_lock.
-  EXPECT_NE(entry(d, "changed open:").find("mmap_lock(mm)=write"),
-            std::string::npos)
-      << d;
-  EXPECT_NE(entry(d, "changed close:").find("read/write"),
-            std::string::npos);
+  EXPECT_NE(entry(d, "changed open:").find("mmap_lock(mm)=write"), std::string::npos) << d;
+  EXPECT_NE(entry(d, "changed close:").find("read/write"), std::string::npos);
   const std::string fault = entry(d, "changed fault");
   EXPECT_NE(fault.find("mmap_lock(mm)=read"), std::string::npos);
   EXPECT_NE(fault.find("mmap_lock(mm)=held"), std::string::npos);
