@@ -163,14 +163,17 @@ std::vector<Row> current_rows() {
       // address_space_operations: folio locked | i_rwsem | invalidate_lock;
       // "All except dirty_folio and free_folio may block"
       row(kAops, "read_folio", {sh(kMapping, kInvalidateLock)}, kBlocks, kFUnlocks,
-          "unlocks the folio, either synchronously or via I/O completion"),
+          "unlocks the folio, either synchronously or via I/O completion; may be called from "
+          "the request handler (/dev/loop)"),
       row(kAops, "writepages", {}, kBlocks, kNA, ""),
       row(kAops, "dirty_folio", {}, kNoBlock, kFMaybe,
           "cannot be truncated: the caller holds the folio lock or the page table lock"),
       row(kAops, "readahead", {sh(kMapping, kInvalidateLock)}, kBlocks, kFUnlocks,
           "unlocks the folios that I/O is attempted on like ->read_folio()"),
-      row(kAops, "write_begin", {ex(kInode, kIRwsem)}, kBlocks, kFLocksIt, ""),
-      row(kAops, "write_end", {ex(kInode, kIRwsem)}, kBlocks, kFUnlocks, ""),
+      row(kAops, "write_begin", {ex(kInode, kIRwsem)}, kBlocks, kFLocksIt,
+          "may be called from the request handler (/dev/loop)"),
+      row(kAops, "write_end", {ex(kInode, kIRwsem)}, kBlocks, kFUnlocks,
+          "may be called from the request handler (/dev/loop)"),
       off(row(kAops, "bmap", {}, kBlocks, kNA, ""), "FIBMAP and swap: needs block addresses"),
       row(kAops, "invalidate_folio", {ex(kMapping, kInvalidateLock)}, kBlocks, kFLocked,
           "the filesystem must exclusively acquire invalidate_lock before invalidating page "
