@@ -13,6 +13,7 @@
 namespace lockfs::core {
 
 class Mm;
+struct VmObject;
 
 // Page accounting shared by every AddressSpace of one superblock (-o size=).
 // Thread safety: lock-free; safe from any thread.
@@ -78,8 +79,24 @@ class AddressSpace {
   uint64_t nr_pages() const;  // pages present (statfs / st_blocks)
   uint64_t ino() const { return ino_; }
 
+  // i_size as the fault path sees it (filemap_fault's EOF check: SIGBUS past it). write()
+  // and truncate() keep it current; a caller that changes i_size otherwise (fallocate or
+  // setattr growing the file) calls this too. Lock-free.
+  void i_size_write(uint64_t size);
+  // The object user mappings map (Mm::mmap_file): this file's memfd and vm_operations
+  // (fault, page_mkwrite, open, close).
+  VmObject& vm_object();
+
+  // How often each address_space operation ran (tests check the contract's folio states).
+  struct AopsStats {
+    uint64_t read_folio, write_begin, write_end, dirty_folio, invalidate_folio, release_folio,
+        launder_folio, writepages, fault, page_mkwrite;
+  };
+  AopsStats aops_stats() const;
+
+  struct Impl;  // opaque outside core/pagecache (mapping_impl.h)
+
  private:
-  struct Impl;
   Mm& mm_;
   PageBudget& budget_;
   locking::RwSemaphore& host_rwsem_;

@@ -1,0 +1,129 @@
+// AddressSpace, the read side and bookkeeping: construction and eviction, filemap_read,
+// SEEK_DATA / SEEK_HOLE over the pages present, counters. PageBudget lives here too.
+#include "core/pagecache/address_space.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/pagecache/mapping_impl.h"
+#include "locking/check.h"
+
+namespace lockfs::core {
+
+namespace {
+const locking::LockClass& invalidate_lock_class() {
+  static const locking::LockClass cls("invalidate_lock", locking::LockKind::kRwSem);
+  return cls;
+}
+}  // namespace
+
+Result<void> PageBudget::charge(uint64_t n) {
+  uint64_t cur = used_.load(std::memory_order_relaxed);
+  do {
+    if (n > max_pages_ || cur > max_pages_ - n) return err(-ENOSPC);
+  } while (!used_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
+  return ok();
+}
+
+void PageBudget::uncharge(uint64_t n) {
+  const uint64_t prev = used_.fetch_sub(n, std::memory_order_relaxed);
+  LOCKFS_CHECK(prev >= n, "PageBudget: uncharge below zero");
+}
+
+AddressSpace::AddressSpace(Mm& mm, PageBudget& budget, locking::RwSemaphore& host_rwsem,
+                           uint64_t ino)
+    : invalidate_lock(invalidate_lock_class(), ino),
+      mm_(mm),
+      budget_(budget),
+      host_rwsem_(host_rwsem),
+      ino_(ino),
+      impl_(new Impl(*this)) {}
+
+AddressSpace::~AddressSpace() {
+  // evict: nobody else can reach the mapping any more. User mappings must be gone (they hold
+  // the file in the kernel; here that is the caller's duty).
+  LOCKFS_CHECK(impl_->nr_mmaps.load() == 0, "AddressSpace destroyed while mapped");
+  impl_->remove_range(0, UINT64_MAX);
+  delete impl_;
+}
+
+uint64_t AddressSpace::nr_pages() const { return impl_->nr.load(std::memory_order_relaxed); }
+
+void AddressSpace::i_size_write(uint64_t size) {
+  impl_->fault_size.store(size, std::memory_order_release);
+}
+
+VmObject& AddressSpace::vm_object() { return impl_->obj; }
+
+AddressSpace::AopsStats AddressSpace::aops_stats() const {
+  auto& s = impl_->stats;
+  return {s.read_folio.load(),   s.write_begin.load(),      s.write_end.load(),
+          s.dirty_folio.load(),  s.invalidate_folio.load(), s.release_folio.load(),
+          s.launder_folio.load(), s.writepages.load(),      s.fault.load(),
+          s.page_mkwrite.load()};
+}
+
+// filemap_read. invalidate_lock is held shared for the whole copy: a punch or truncate
+// (exclusive) cannot free a page under us, so no stale data and no access to an unmapped
+// window. LOCKFS_NO_THREAD_SAFETY_ANALYSIS: the killable folio lock is taken and released
+// inside one iteration, in branches the analysis cannot pair.
+Result<size_t> AddressSpace::read(uint64_t pos, std::span<char> out, uint64_t i_size)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (pos >= i_size || out.empty()) return size_t{0};
+  const size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), i_size - pos));
+  if (int rc = invalidate_lock.down_read_killable(); rc != 0) return err(rc);
+  size_t done = 0;
+  int error = 0;
+  while (done < len) {
+    const uint64_t at = pos + done;
+    const uint64_t index = at / kPageSize;
+    const size_t off = at % kPageSize;
+    const size_t n = std::min<size_t>(len - done, kPageSize - off);
+    FolioRef f = impl_->find(index);
+    if (!f) {
+      std::memset(out.data() + done, 0, n);  // a hole
+    } else {
+      if (!f->flags.uptodate()) {
+        if (int rc = f->flags.lock_killable(); rc != 0) {
+          error = rc;
+          break;
+        }
+        if (!f->flags.uptodate()) {
+          impl_->read_folio(*f);  // unlocks
+        } else {
+          f->flags.unlock();
+        }
+      }
+      std::memcpy(out.data() + done, f->data + off, n);
+    }
+    done += n;
+  }
+  invalidate_lock.up_read();
+  if (done == 0 && error != 0) return err(error);
+  return done;
+}
+
+Result<uint64_t> AddressSpace::seek_data(uint64_t off, uint64_t i_size) const {
+  if (off >= i_size) return err(-ENXIO);
+  locking::SpinGuard g(impl_->i_pages);
+  auto it = impl_->pages.lower_bound(off / kPageSize);
+  if (it == impl_->pages.end()) return err(-ENXIO);
+  const uint64_t at = std::max(off, it->first * kPageSize);
+  if (at >= i_size) return err(-ENXIO);
+  return at;
+}
+
+Result<uint64_t> AddressSpace::seek_hole(uint64_t off, uint64_t i_size) const {
+  if (off >= i_size) return err(-ENXIO);
+  locking::SpinGuard g(impl_->i_pages);
+  uint64_t index = off / kPageSize;
+  for (auto it = impl_->pages.find(index); it != impl_->pages.end() && it->first == index;
+       ++it) {
+    ++index;
+  }
+  return std::min(i_size, std::max(off, index * kPageSize));
+}
+
+Result<void> AddressSpace::writepages() { return impl_->writepages(); }
+
+}  // namespace lockfs::core

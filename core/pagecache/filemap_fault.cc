@@ -1,0 +1,123 @@
+// vm_operations of user mappings of a file: filemap_fault (find or allocate the folio under
+// invalidate_lock shared, return it locked after rechecking EOF), filemap_page_mkwrite
+// (invalidate_lock shared, folio locked and dirtied), and open/close bookkeeping.
+#include <cstring>
+
+#include "core/pagecache/mapping_impl.h"
+#include "locking/check.h"
+
+namespace lockfs::core {
+
+namespace {
+FolioRef* ref_of(VmFaultInfo& vmf) { return static_cast<FolioRef*>(vmf.handle); }
+}  // namespace
+
+void FileVmOps::open(VmArea& vma) {
+  // Row vm_operations.open: mmap_lock write.
+  m_.mm().mmap_assert_write_locked();
+  m_.nr_mmaps.fetch_add(1, std::memory_order_relaxed);
+}
+
+void FileVmOps::close(VmArea& vma) {
+  // Row vm_operations.close: mmap_lock read or write.
+  m_.mm().mmap_assert_locked();
+  m_.nr_mmaps.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void FileVmOps::assert_fault_locks(const VmFaultInfo& vmf) const {
+  // Rows fault / page_mkwrite: mmap_lock read, or the VMA read lock (per-VMA lock faults).
+  if (vmf.locked_vma) {
+    vmf.vma->vm_lock.assert_held(locking::Mode::kShared);
+  } else {
+    m_.mm().mmap_assert_locked();
+  }
+}
+
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns with the folio locked (kLocked), which the caller
+// releases through unlock_page(); invalidate_lock is paired within the function.
+VmFault FileVmOps::fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  assert_fault_locks(vmf);
+  m_.stats.fault.fetch_add(1, std::memory_order_relaxed);
+  if (vmf.pgoff * kPageSize >= m_.fault_size.load(std::memory_order_acquire)) {
+    return VmFault::kSigbus;
+  }
+  // Bringing a folio in (or finding it) is done under invalidate_lock shared, so a punch or
+  // truncate (exclusive) cannot drop it between the lookup and our lock.
+  if (m_.as.invalidate_lock.down_read_killable() != 0) return VmFault::kKilled;
+  FolioRef f = m_.find(vmf.pgoff);
+  if (!f) {
+    // A hole inside i_size: shmem_fault allocates a page for it.
+    if (!m_.budget().charge(1)) {
+      m_.as.invalidate_lock.up_read();
+      return VmFault::kOom;
+    }
+    char* mem = nullptr;
+    if (auto r = m_.mm().storage_map(m_.obj, vmf.pgoff, 1, &mem); !r) {
+      m_.budget().uncharge(1);
+      m_.as.invalidate_lock.up_read();
+      return r.error() == -EINTR ? VmFault::kKilled : VmFault::kOom;
+    }
+    bool created = false;
+    f = m_.add_locked(vmf.pgoff, mem, &created);
+    if (created) {
+      m_.read_folio(*f);  // fills it and unlocks, as filemap_read_folio
+    } else {
+      m_.budget().uncharge(1);
+    }
+  }
+  if (f->flags.lock_killable() != 0) {
+    m_.as.invalidate_lock.up_read();
+    return VmFault::kKilled;
+  }
+  if (!f->flags.uptodate()) {
+    m_.read_folio(*f);
+    if (f->flags.lock_killable() != 0) {
+      m_.as.invalidate_lock.up_read();
+      return VmFault::kKilled;
+    }
+  }
+  m_.as.invalidate_lock.up_read();
+  // Recheck under the folio lock: truncated out, or i_size moved below it.
+  if (!f->mapped.load(std::memory_order_acquire)) {
+    f->flags.unlock();
+    return VmFault::kRetry;
+  }
+  if (vmf.pgoff * kPageSize >= m_.fault_size.load(std::memory_order_acquire)) {
+    f->flags.unlock();
+    return VmFault::kSigbus;
+  }
+  vmf.page = f->data;
+  vmf.handle = new FolioRef(std::move(f));
+  return VmFault::kLocked;
+}
+
+VmFault FileVmOps::page_mkwrite(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  assert_fault_locks(vmf);
+  m_.stats.page_mkwrite.fetch_add(1, std::memory_order_relaxed);
+  Folio& f = **ref_of(vmf);
+  if (m_.as.invalidate_lock.down_read_killable() != 0) return VmFault::kKilled;
+  if (f.flags.lock_killable() != 0) {
+    m_.as.invalidate_lock.up_read();
+    return VmFault::kKilled;
+  }
+  m_.as.invalidate_lock.up_read();
+  if (!f.mapped.load(std::memory_order_acquire)) {  // truncated meanwhile: VM_FAULT_NOPAGE
+    f.flags.unlock();
+    return VmFault::kRetry;
+  }
+  m_.dirty_folio(f);
+  f.flags.wait_writeback();  // folio_wait_stable
+  return VmFault::kLocked;
+}
+
+void FileVmOps::unlock_page(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  (*ref_of(vmf))->flags.unlock();
+}
+
+void FileVmOps::put_page(VmFaultInfo& vmf) {
+  delete ref_of(vmf);
+  vmf.handle = nullptr;
+  vmf.page = nullptr;
+}
+
+}  // namespace lockfs::core

@@ -1,0 +1,256 @@
+// The folio index of an AddressSpace and its address_space_operations (shmem-like: memory is
+// the backing store, so "reading" a folio zero-fills it and "writing back" only moves the
+// flags). Each operation asserts the folio state its contract row gives.
+#include "core/pagecache/mapping_impl.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "locking/check.h"
+
+namespace lockfs::core {
+
+namespace {
+const locking::LockClass& i_pages_class() {
+  static const locking::LockClass cls("i_pages", locking::LockKind::kSpinLock);
+  return cls;
+}
+// Page offsets past this are not addressable in the memfd (well beyond any i_size we allow).
+constexpr uint64_t kMaxPages = uint64_t{1} << 40;
+}  // namespace
+
+const locking::LockClass& folio_lock_class() {
+  static const locking::LockClass cls("folio_lock", locking::LockKind::kFolioBit);
+  return cls;
+}
+
+AddressSpace::Impl::Impl(AddressSpace& a) : as(a), vm_ops(*this), i_pages(i_pages_class()) {
+  obj.fd = ::memfd_create("lockfs-mapping", MFD_CLOEXEC);
+  LOCKFS_CHECK(obj.fd >= 0, "memfd_create failed");
+  // Sparse: the size only makes the page offsets mappable; pages exist once written.
+  LOCKFS_CHECK(::ftruncate(obj.fd, static_cast<off_t>(kMaxPages * kPageSize)) == 0,
+               "memfd ftruncate failed");
+  obj.ops = &vm_ops;
+  obj.id = a.ino_;
+}
+
+AddressSpace::Impl::~Impl() { ::close(obj.fd); }
+
+FolioRef AddressSpace::Impl::find(uint64_t index) {
+  locking::SpinGuard g(i_pages);
+  auto it = pages.find(index);
+  return it == pages.end() ? nullptr : it->second;
+}
+
+std::vector<FolioRef> AddressSpace::Impl::find_range(uint64_t first, uint64_t end) {
+  std::vector<FolioRef> out;
+  locking::SpinGuard g(i_pages);
+  for (auto it = pages.lower_bound(first); it != pages.end() && it->first < end; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+std::vector<uint64_t> AddressSpace::Impl::absent_in(uint64_t first, uint64_t end) {
+  std::vector<uint64_t> out;
+  locking::SpinGuard g(i_pages);
+  auto it = pages.lower_bound(first);
+  for (uint64_t i = first; i < end; ++i) {
+    if (it != pages.end() && it->first == i) {
+      ++it;
+    } else {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns a new folio locked (a trylock that cannot fail on
+// a folio nobody else can see yet); the caller owns that lock.
+FolioRef AddressSpace::Impl::add_locked(uint64_t index, char* mem, bool* created)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  auto f = std::make_shared<Folio>(as.ino_, index, mem);
+  LOCKFS_CHECK(f->flags.trylock(), "a new folio is locked by someone");
+  {
+    locking::SpinGuard g(i_pages);
+    auto [it, inserted] = pages.emplace(index, f);
+    if (!inserted) {
+      f->flags.unlock();
+      *created = false;
+      return it->second;
+    }
+  }
+  nr.fetch_add(1, std::memory_order_relaxed);
+  *created = true;
+  return f;
+}
+
+void AddressSpace::Impl::remove_locked(Folio& f) {
+  f.flags.assert_locked();
+  {
+    locking::SpinGuard g(i_pages);
+    auto it = pages.find(f.index);
+    LOCKFS_CHECK(it != pages.end() && it->second.get() == &f, "removing a folio not cached");
+    pages.erase(it);
+  }
+  f.mapped.store(false, std::memory_order_release);
+  nr.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void AddressSpace::Impl::read_folio(Folio& f) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  // Row read_folio: folio locked on entry, the method unlocks it.
+  f.flags.assert_locked();
+  stats.read_folio.fetch_add(1, std::memory_order_relaxed);
+  std::memset(f.data, 0, kPageSize);  // a page never written reads as zeros
+  f.flags.set_uptodate();
+  f.flags.unlock();
+}
+
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns the folio locked (row write_begin: "locks the
+// folio"); write_end releases it.
+Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size_t off,
+                                                 size_t len, bool* created)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  stats.write_begin.fetch_add(1, std::memory_order_relaxed);
+  *created = false;
+  for (;;) {
+    FolioRef f = find(index);
+    if (!f && mem) {
+      f = add_locked(index, mem, created);
+      if (*created) {
+        // Fresh memory is zero already; zero the rest anyway so the folio can be uptodate
+        // after the copy whatever the memfd held (simple_write_begin's zeroing).
+        if (off > 0) std::memset(f->data, 0, off);
+        if (off + len < kPageSize) std::memset(f->data + off + len, 0, kPageSize - off - len);
+        return f;
+      }
+    }
+    LOCKFS_CHECK(f != nullptr, "write_begin without memory for a new folio");
+    if (int rc = f->flags.lock_killable(); rc != 0) return err(rc);
+    if (!f->mapped.load(std::memory_order_acquire)) {  // truncated while we waited
+      f->flags.unlock();
+      continue;
+    }
+    if (!f->flags.uptodate()) {
+      if (off > 0) std::memset(f->data, 0, off);
+      if (off + len < kPageSize) std::memset(f->data + off + len, 0, kPageSize - off - len);
+    }
+    return f;
+  }
+}
+
+void AddressSpace::Impl::write_end(Folio& f, size_t off, size_t len)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  f.flags.assert_locked();
+  stats.write_end.fetch_add(1, std::memory_order_relaxed);
+  f.flags.set_uptodate();
+  dirty_folio(f);
+  f.flags.unlock();
+}
+
+void AddressSpace::Impl::dirty_folio(Folio& f) {
+  stats.dirty_folio.fetch_add(1, std::memory_order_relaxed);
+  (void)f.flags.set_dirty();
+}
+
+void AddressSpace::Impl::invalidate_folio(Folio& f, size_t off, size_t len) {
+  // Row invalidate_folio: folio locked.
+  f.flags.assert_locked();
+  stats.invalidate_folio.fetch_add(1, std::memory_order_relaxed);
+  if (off == 0 && len == kPageSize) (void)f.flags.test_clear_dirty();
+}
+
+bool AddressSpace::Impl::release_folio(Folio& f) {
+  // Row release_folio: folio locked. Nothing private to drop: always releasable.
+  f.flags.assert_locked();
+  stats.release_folio.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void AddressSpace::Impl::launder_folio(Folio& f) {
+  // Row launder_folio: folio locked; writes a dirty folio back before it is invalidated.
+  f.flags.assert_locked();
+  stats.launder_folio.fetch_add(1, std::memory_order_relaxed);
+  if (f.flags.test_clear_dirty()) {
+    f.flags.start_writeback();
+    f.flags.end_writeback();
+  }
+}
+
+Result<void> AddressSpace::Impl::writepages() {
+  stats.writepages.fetch_add(1, std::memory_order_relaxed);
+  for (const FolioRef& f : find_range(0, UINT64_MAX)) {
+    if (!f->flags.dirty()) continue;
+    f->flags.lock();
+    if (f->mapped.load(std::memory_order_acquire) && f->flags.test_clear_dirty()) {
+      // The memory is the store: "I/O" completes at once, but the bit is really set and
+      // cleared so waiters (folio_wait_writeback) and traces see it.
+      f->flags.start_writeback();
+      f->flags.unlock();
+      f->flags.end_writeback();
+    } else {
+      f->flags.unlock();
+    }
+  }
+  return ok();
+}
+
+uint64_t AddressSpace::Impl::charge_some(uint64_t n) {
+  if (n == 0) return 0;
+  if (as.budget_.charge(n)) return n;
+  uint64_t got = 0;
+  while (got < n && as.budget_.charge(1)) ++got;
+  return got;
+}
+
+void AddressSpace::Impl::punch_memory(uint64_t first, uint64_t end) {
+  end = std::min(end, kMaxPages);
+  if (first >= end) return;
+  const int rc = ::fallocate(obj.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                             static_cast<off_t>(first * kPageSize),
+                             static_cast<off_t>((end - first) * kPageSize));
+  LOCKFS_CHECK(rc == 0, "memfd punch hole failed");
+}
+
+void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  uint64_t removed = 0;
+  for (const FolioRef& f : find_range(first, end)) {
+    f->flags.lock();  // truncate_inode_pages: not killable, it must finish
+    if (!f->mapped.load(std::memory_order_acquire)) {
+      f->flags.unlock();
+      continue;
+    }
+    f->flags.wait_writeback();
+    if (f->flags.dirty()) launder_folio(*f);
+    invalidate_folio(*f, 0, kPageSize);
+    (void)release_folio(*f);
+    remove_locked(*f);
+    f->flags.unlock();
+    ++removed;
+  }
+  // Free the memory, then the windows (every window in the range: pages that never got a
+  // folio, from an interrupted write, may still have one).
+  punch_memory(first, end);
+  as.mm_.storage_unmap(obj, first, end - first);
+  if (removed) as.budget_.uncharge(removed);
+}
+
+void AddressSpace::Impl::zero_partial(uint64_t index, size_t from, size_t to)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  FolioRef f = find(index);
+  if (!f || from >= to) return;
+  f->flags.lock();
+  if (f->mapped.load(std::memory_order_acquire)) {
+    f->flags.wait_writeback();
+    invalidate_folio(*f, from, to - from);
+    std::memset(f->data + from, 0, to - from);
+    if (f->flags.uptodate()) dirty_folio(*f);
+  }
+  f->flags.unlock();
+}
+
+}  // namespace lockfs::core

@@ -1,0 +1,95 @@
+// The inside of an AddressSpace (private to core/pagecache): the folio index (i_pages), the
+// memfd the folios' memory lives in, and the address_space / vm operations with the folio
+// states their contract rows give. Not for use outside core/pagecache.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "core/mm/mm.h"
+#include "core/pagecache/address_space.h"
+#include "core/pagecache/folio.h"
+#include "locking/mutex.h"
+
+namespace lockfs::core {
+
+static_assert(kPageSize == kVmPageSize, "page cache and mm disagree on the page size");
+
+using FolioRef = std::shared_ptr<Folio>;
+
+// vm_operations of a user mapping of the file (filemap_fault, filemap_page_mkwrite).
+class FileVmOps final : public VmOperations {
+ public:
+  explicit FileVmOps(AddressSpace::Impl& m) : m_(m) {}
+  void open(VmArea& vma) override;
+  void close(VmArea& vma) override;
+  bool has_close() const override { return true; }
+  VmFault fault(VmFaultInfo& vmf) override;
+  VmFault page_mkwrite(VmFaultInfo& vmf) override;
+  void unlock_page(VmFaultInfo& vmf) override;
+  void put_page(VmFaultInfo& vmf) override;
+
+ private:
+  void assert_fault_locks(const VmFaultInfo& vmf) const;
+  AddressSpace::Impl& m_;
+};
+
+// Thread safety: `pages` is guarded by i_pages (the xa_lock); each folio by its own lock;
+// counters are atomics.
+struct AddressSpace::Impl {
+  explicit Impl(AddressSpace& as);
+  ~Impl();
+
+  AddressSpace& as;
+  Mm& mm() { return as.mm_; }
+  PageBudget& budget() { return as.budget_; }
+  VmObject obj;
+  FileVmOps vm_ops;
+  locking::SpinLock i_pages;
+  std::map<uint64_t, FolioRef> pages LOCKFS_GUARDED_BY(i_pages);
+  std::atomic<uint64_t> nr{0};
+  std::atomic<uint64_t> fault_size{0};  // i_size for the fault path
+  std::atomic<uint64_t> nr_mmaps{0};    // user VMAs mapping the file (->open minus ->close)
+  struct {
+    std::atomic<uint64_t> read_folio{0}, write_begin{0}, write_end{0}, dirty_folio{0},
+        invalidate_folio{0}, release_folio{0}, launder_folio{0}, writepages{0}, fault{0},
+        page_mkwrite{0};
+  } stats;
+
+  // --- the index
+  FolioRef find(uint64_t index);  // filemap_get_folio (a reference, not locked)
+  std::vector<FolioRef> find_range(uint64_t first, uint64_t end);  // present, in order
+  std::vector<uint64_t> absent_in(uint64_t first, uint64_t end);
+  // Adds a new folio at index with memory `mem`, returned locked and not uptodate, unless one
+  // is there already: then that one is returned (not locked) and *created is false.
+  FolioRef add_locked(uint64_t index, char* mem, bool* created);
+  // Takes the (locked) folio out of the cache: mapped = false, index erased.
+  void remove_locked(Folio& f);
+
+  // --- address_space_operations, each asserting its contract row's folio state.
+  void read_folio(Folio& f);  // locked on entry; fills it, marks uptodate, unlocks
+  // Locks the folio of `index` (killable), creating it with memory `mem` when absent (then
+  // *created). Zeroes what the write will not cover on a folio that is not uptodate.
+  Result<FolioRef> write_begin(uint64_t index, char* mem, size_t off, size_t len, bool* created);
+  void write_end(Folio& f, size_t off, size_t len);  // uptodate, dirty, unlocks
+  void dirty_folio(Folio& f);
+  void invalidate_folio(Folio& f, size_t off, size_t len);
+  bool release_folio(Folio& f);
+  void launder_folio(Folio& f);
+  Result<void> writepages();
+
+  // --- helpers for the write side
+  // Charges up to n pages, as many as the budget allows; returns how many.
+  uint64_t charge_some(uint64_t n);
+  // Drops the folios of [first, end) (truncate_inode_pages_range): each locked, laundered if
+  // dirty, invalidated, released and removed; then the memfd pages are punched and their
+  // windows unmapped. Locking: invalidate_lock exclusive (caller).
+  void remove_range(uint64_t first, uint64_t end);
+  // Zeroes [from, to) of the folio at index, if present (truncate_inode_partial_folio).
+  void zero_partial(uint64_t index, size_t from, size_t to);
+  void punch_memory(uint64_t first, uint64_t end);
+};
+
+}  // namespace lockfs::core

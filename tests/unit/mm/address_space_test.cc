@@ -1,0 +1,169 @@
+// AddressSpace: read/write/truncate/punch/zero/allocate/seek/nr_pages/ENOSPC, with the
+// validator strict, against the contract's folio states (aops counters).
+#include "core/pagecache/address_space.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/mm/mm.h"
+#include "locking/rwsem.h"
+#include "locking/task.h"
+#include "locking/validator.h"
+#include "tests/unit/mm/mm_test_util.h"
+
+namespace lockfs::core {
+namespace {
+
+using locking::WriteGuard;
+
+class AddressSpaceTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kPages = 64;
+  AddressSpaceTest()
+      : mm_(kPages * kPageSize), budget_(kPages), i_rwsem_(test::host_class(), 7),
+        as_(std::make_unique<AddressSpace>(mm_, budget_, i_rwsem_, 7)) {}
+  ~AddressSpaceTest() override { as_.reset(); }
+
+  Result<size_t> write(uint64_t pos, const std::string& s) {
+    WriteGuard g(i_rwsem_);
+    auto r = as_->write(pos, std::span<const char>(s.data(), s.size()));
+    if (r) size_ = std::max(size_, pos + *r);
+    return r;
+  }
+  std::string read(uint64_t pos, size_t len) {
+    std::string out(len, '?');
+    auto r = as_->read(pos, std::span<char>(out.data(), out.size()), size_);
+    EXPECT_TRUE(r.ok()) << r.error();
+    out.resize(r ? *r : 0);
+    return out;
+  }
+  void truncate(uint64_t n) {
+    WriteGuard g(i_rwsem_);
+    WriteGuard g2(as_->invalidate_lock);
+    ASSERT_TRUE(as_->truncate(n).ok());
+    size_ = n;
+  }
+  Result<void> punch(uint64_t off, uint64_t len) {
+    WriteGuard g(i_rwsem_);
+    WriteGuard g2(as_->invalidate_lock);
+    return as_->punch_hole(off, len);
+  }
+  Result<void> zero(uint64_t off, uint64_t len) {
+    WriteGuard g(i_rwsem_);
+    WriteGuard g2(as_->invalidate_lock);
+    return as_->zero_range(off, len);
+  }
+
+  test::StrictValidator strict_;
+  Mm mm_;
+  PageBudget budget_;
+  locking::RwSemaphore i_rwsem_;
+  std::unique_ptr<AddressSpace> as_;
+  uint64_t size_ = 0;
+};
+
+TEST_F(AddressSpaceTest, WriteReadRoundTripAcrossPages) {
+  std::string data(3 * kPageSize + 100, 'x');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
+  auto w = write(1000, data);
+  ASSERT_TRUE(w.ok()) << w.error();
+  ASSERT_EQ(*w, data.size());
+  EXPECT_EQ(read(1000, data.size()), data);
+  EXPECT_EQ(read(0, 1000), std::string(1000, '\0'));
+  EXPECT_EQ(as_->nr_pages(), 4u);
+  EXPECT_EQ(budget_.used(), 4u);
+  auto st = as_->aops_stats();
+  EXPECT_EQ(st.write_begin, 4u);
+  EXPECT_EQ(st.write_end, 4u);
+}
+
+TEST_F(AddressSpaceTest, SparseFileStaysSparse) {
+  ASSERT_TRUE(write(10 * kPageSize, "hello").ok());
+  EXPECT_EQ(as_->nr_pages(), 1u);
+  EXPECT_EQ(read(0, 5), std::string(5, '\0'));
+  EXPECT_EQ(*as_->seek_data(0, size_), 10 * kPageSize);
+  EXPECT_EQ(*as_->seek_hole(0, size_), 0u);
+  EXPECT_EQ(*as_->seek_hole(10 * kPageSize, size_), size_);
+  EXPECT_EQ(as_->seek_data(size_, size_).error(), -ENXIO);
+  EXPECT_EQ(as_->seek_hole(size_ + 1, size_).error(), -ENXIO);
+}
+
+TEST_F(AddressSpaceTest, TruncateDropsPagesAndZeroesTail) {
+  ASSERT_TRUE(write(0, std::string(3 * kPageSize, 'q')).ok());
+  truncate(kPageSize + 10);
+  EXPECT_EQ(as_->nr_pages(), 2u);
+  EXPECT_EQ(budget_.used(), 2u);
+  // Growing again shows zeros past the old end, not the old bytes.
+  truncate(3 * kPageSize);
+  EXPECT_EQ(read(kPageSize + 10, 10), std::string(10, '\0'));
+  EXPECT_EQ(read(kPageSize, 10), std::string(10, 'q'));
+  EXPECT_EQ(read(2 * kPageSize, 10), std::string(10, '\0'));
+  EXPECT_GE(as_->aops_stats().invalidate_folio, 1u);
+  EXPECT_GE(as_->aops_stats().launder_folio, 1u);  // the dropped page was dirty
+}
+
+TEST_F(AddressSpaceTest, PunchHoleFreesWholePagesZeroesEdges) {
+  ASSERT_TRUE(write(0, std::string(4 * kPageSize, 'p')).ok());
+  ASSERT_TRUE(punch(100, 2 * kPageSize).ok());
+  EXPECT_EQ(as_->nr_pages(), 3u);  // page 1 gone, pages 0 and 2 zeroed in part
+  EXPECT_EQ(read(0, 100), std::string(100, 'p'));
+  EXPECT_EQ(read(100, 2 * kPageSize), std::string(2 * kPageSize, '\0'));
+  EXPECT_EQ(read(2 * kPageSize + 100, 10), std::string(10, 'p'));
+  EXPECT_EQ(*as_->seek_hole(0, size_), kPageSize);
+  EXPECT_EQ(*as_->seek_data(kPageSize, size_), 2 * kPageSize);
+}
+
+TEST_F(AddressSpaceTest, ZeroRangeAllocates) {
+  size_ = 4 * kPageSize;
+  ASSERT_TRUE(zero(kPageSize, 2 * kPageSize).ok());
+  EXPECT_EQ(as_->nr_pages(), 2u);
+  EXPECT_EQ(*as_->seek_data(0, size_), kPageSize);
+  EXPECT_EQ(read(kPageSize, 2 * kPageSize), std::string(2 * kPageSize, '\0'));
+}
+
+TEST_F(AddressSpaceTest, NoSpaceIsNoSideEffect) {
+  ASSERT_TRUE(write(0, std::string(kPages * kPageSize, 'f')).ok());
+  EXPECT_EQ(budget_.used(), kPages);
+  EXPECT_EQ(write(kPages * kPageSize, "x").error(), -ENOSPC);
+  EXPECT_EQ(zero(kPages * kPageSize, kPageSize).error(), -ENOSPC);
+  EXPECT_EQ(as_->nr_pages(), kPages);
+  // Overwriting present pages needs no new page.
+  EXPECT_EQ(*write(0, "abc"), 3u);
+  truncate(0);
+  EXPECT_EQ(budget_.used(), 0u);
+  EXPECT_EQ(mm_.storage_pages_mapped(), 0u);
+}
+
+TEST_F(AddressSpaceTest, ShortWriteWhenBudgetRunsOut) {
+  ASSERT_TRUE(write(0, std::string((kPages - 1) * kPageSize, 'f')).ok());
+  auto r = write((kPages - 1) * kPageSize, std::string(3 * kPageSize, 'g'));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, kPageSize);
+  EXPECT_EQ(budget_.used(), kPages);
+}
+
+TEST_F(AddressSpaceTest, KilledWriterGetsEintrAndNothingChanges) {
+  ASSERT_TRUE(write(0, std::string(kPageSize, 'a')).ok());
+  locking::Task task(123, 0, 0, "write");
+  locking::TaskScope scope(task);
+  task.send_fatal_signal();
+  // A new page needs a window (init_mm's mmap_lock, killable): -EINTR before any change.
+  EXPECT_EQ(write(5 * kPageSize, "zz").error(), -EINTR);
+  EXPECT_EQ(as_->nr_pages(), 1u);
+  EXPECT_EQ(budget_.used(), 1u);
+  // read: invalidate_lock shared, killable.
+  std::string out(4, '?');
+  EXPECT_EQ(as_->read(0, std::span<char>(out.data(), 4), size_).error(), -EINTR);
+}
+
+TEST_F(AddressSpaceTest, FsyncWritesBackDirtyFolios) {
+  ASSERT_TRUE(write(0, std::string(2 * kPageSize, 'w')).ok());
+  ASSERT_TRUE(as_->writepages().ok());
+  EXPECT_EQ(as_->aops_stats().writepages, 1u);
+  truncate(0);
+  EXPECT_EQ(as_->aops_stats().launder_folio, 0u);  // clean after writeback: no launder
+}
+
+}  // namespace
+}  // namespace lockfs::core
