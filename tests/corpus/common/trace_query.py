@@ -4,8 +4,12 @@ words for golden outputs: no timestamps, thread ids or raw inode numbers unless 
 
   trace_query.py FILE COMMAND [options]
 
-Objects are named with --ino NUMBER=LABEL (repeatable); a lock is written CLASS@LABEL where
-CLASS is a substring of the lock-class name ("i_rwsem", "folio", "invalidate", "rename_sem").
+--op OP takes one op name or several separated by "|" (readdir|readdirplus).
+
+Objects are named with --ino NUMBER=LABEL (repeatable); a lock is written CLASS@LABEL (or
+CLASS alone: any object) where CLASS is a lock-class name ("i_rwsem(dir)", "folio_lock"); a
+base name matches its variants ("i_rwsem" -> "i_rwsem(dir)", "i_rwsem(reg)"), "~text" any
+class containing text.
 
   locks    --op OP [--class C]        the (class, subclass, mode) of every lock the op took on
                                       a named object, in first-acquire order, de-duplicated
@@ -18,6 +22,7 @@ CLASS is a substring of the lock-class name ("i_rwsem", "folio", "invalidate", "
   killed                              "killed CLASS@LABEL op=OP" per killed wait
   balance                             "balanced" when every acquire was released on its thread
   count    --type TYPE                number of events of a type (acquire, violation, killed..)
+  pids     --op OP                    the distinct requester pids of the op's events
   ops                                 the distinct op names seen, sorted
   classes                             the distinct lock-class names seen, sorted
 """
@@ -39,6 +44,7 @@ KEYS = {
     "tid": ("tid", "thread"),
     "res": ("result", "res", "rc", "ret"),
     "ts": ("ts_ns", "ts", "time_ns", "t"),
+    "pid": ("pid",),
 }
 TYPES = {"acquire": "acquire", "acq": "acquire", "acquired": "acquire", "release": "release",
          "rel": "release", "released": "release", "killed": "killed", "kill": "killed",
@@ -100,13 +106,21 @@ def parse_lock(spec, names):
     return cls, ino
 
 
+def class_matches(want, name):
+    """Exact class name; a base name also matches its "(...)" variants: i_rwsem ->
+    i_rwsem(dir); a leading "~" asks for a substring match."""
+    if want.startswith("~"):
+        return want[1:] in name
+    return name == want or (name.startswith(want + "(") and "(" not in want)
+
+
 def matches(e, lock):
     cls, ino = lock
-    return cls in e["cls"] and (ino is None or e["obj"] == ino)
+    return class_matches(cls, e["cls"]) and (ino is None or e["obj"] == ino)
 
 
 def op_events(events, op, types=("acquire",)):
-    return [e for e in events if e["type"] in types and (op is None or e["op"] == op)]
+    return [e for e in events if e["type"] in types and (op is None or e["op"] in op)]
 
 
 def instances(events, op):
@@ -114,9 +128,9 @@ def instances(events, op):
     open_, done = {}, []
     for e in events:
         tid = e["tid"]
-        if e["type"] == "begin" and e["op"] == op:
+        if e["type"] == "begin" and e["op"] in op:
             open_[tid] = []
-        elif e["type"] == "end" and e["op"] == op and tid in open_:
+        elif e["type"] == "end" and e["op"] in op and tid in open_:
             done.append(open_.pop(tid))
         elif tid in open_:
             open_[tid].append(e)
@@ -128,7 +142,7 @@ def cmd_locks(ev, a, names):
     seen = []
     for e in op_events(ev, a.op):
         lbl = names.label(e["obj"])
-        if lbl is None or (a.cls and a.cls not in e["cls"]):
+        if lbl is None or (a.cls and not class_matches(a.cls, e["cls"])):
             continue
         item = f"{e['cls']}{'/' + e['sub'] if e['sub'] else ''}@{lbl} {e['mode']}"
         if item not in seen:
@@ -171,7 +185,7 @@ def cmd_nested(ev, a, names):
             held[tid] = held.get(tid, 0) + 1
         elif e["type"] == "release" and matches(e, outer):
             held[tid] = max(0, held.get(tid, 0) - 1)
-        if e["type"] == "acquire" and e["op"] == a.op and matches(e, inner):
+        if e["type"] == "acquire" and e["op"] in a.op and matches(e, inner):
             verdicts.add(held.get(tid, 0) > 0)
     print("none" if not verdicts else "yes" if verdicts == {True} else "no")
 
@@ -185,7 +199,7 @@ def ename(r):
 
 
 def cmd_results(ev, a, names):
-    res = sorted({ename(e["res"]) for e in ev if e["type"] == "end" and e["op"] == a.op})
+    res = sorted({ename(e["res"]) for e in ev if e["type"] == "end" and e["op"] in a.op})
     print(" ".join(res) if res else "none")
 
 
@@ -217,6 +231,10 @@ def cmd_count(ev, a, names):
     print(sum(1 for e in ev if e["type"] == a.type))
 
 
+def cmd_pids(ev, a, names):
+    print(" ".join(sorted({str(e["pid"]) for e in op_events(ev, a.op, ("acquire", "begin"))})))
+
+
 def cmd_ops(ev, a, names):
     print("\n".join(sorted({e["op"] for e in ev if e["op"]})))
 
@@ -234,8 +252,10 @@ def main():
     p.add_argument("--class", dest="cls")
     p.add_argument("--ino", action="append")
     p.add_argument("--type")
-    a = p.parse_args()
+    a = p.parse_intermixed_args()
     names = Names(a.ino)
+    if a.op is not None:  # "readdir|readdirplus": any of these ops
+        a.op = set(a.op.split("|"))
     ev = load(a.file)
     pos = a.args
     if a.command == "mode":
@@ -246,7 +266,7 @@ def main():
         a.outer, a.inner = pos
     cmds = {"locks": cmd_locks, "mode": cmd_mode, "order": cmd_order, "nested": cmd_nested,
             "results": cmd_results, "killed": cmd_killed, "balance": cmd_balance,
-            "count": cmd_count, "ops": cmd_ops, "classes": cmd_classes}
+            "count": cmd_count, "ops": cmd_ops, "pids": cmd_pids, "classes": cmd_classes}
     if a.command not in cmds:
         sys.exit(f"trace_query: unknown command {a.command}")
     cmds[a.command](ev, a, names)
