@@ -43,6 +43,12 @@ def mounts_under(prefix):
     return [mnt for mnt, _ in mountinfo() if mnt.startswith(prefix)]
 
 
+def _status(rc):
+    if rc < 0:
+        return f"was killed by {signal.Signals(-rc).name}"
+    return f"exited with status {rc}"
+
+
 def _tail(path, lines=6):
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -77,7 +83,7 @@ class Fs:
         if self.broken:
             raise MountError(self.broken)
         if self.proc is not None and self.proc.poll() is not None:
-            self.broken = f"daemon exited with status {self.proc.returncode}: {_tail(self.log)}"
+            self.broken = f"daemon {_status(self.proc.returncode)}: {_tail(self.log)}"
             raise MountError(self.broken)
         seen = mount_type(self.mnt)
         if seen != self.fstype:
@@ -107,8 +113,8 @@ class Fs:
             if mount_type(self.mnt) == self.fstype:
                 return
             if self.proc.poll() is not None:
-                raise MountError(f"`{' '.join(argv)}` exited with status "
-                                 f"{self.proc.returncode}: {_tail(self.log)}")
+                raise MountError(f"`{' '.join(argv)}` {_status(self.proc.returncode)}: "
+                                 f"{_tail(self.log)}")
             time.sleep(0.05)
         seen = mount_type(self.mnt)
         self.kill_daemon("did not mount")

@@ -66,11 +66,13 @@ def table(results, fs_present):
     failures = []
     per_ratio = {label: [] for _, _, label in ratios}
     for key, label, unit, main in ROWS:
+        if all(figure(results, fs, key) == (None, None) for fs, _ in cols):
+            continue  # not selected (--only)
         cells = []
         for fs, _ in cols:
             val, err = figure(results, fs, key)
             if err:
-                failures.append(f"{fs} / {key}: {err}")
+                failures.append((fs, key, err))
                 cells.append(f"{'FAIL':>14}")
             elif val is None:
                 cells.append(f"{'-':>14}")
@@ -101,7 +103,12 @@ def table(results, fs_present):
     if failures:
         lines.append("")
         lines.append("FAIL reasons:")
-        lines += [f"  {f}" for f in failures]
+        grouped = {}
+        for fs, key, err in failures:
+            grouped.setdefault((fs, err), []).append(key)
+        for (fs, err), keys in grouped.items():
+            main_keys = [k for k in keys if "." not in k] or keys
+            lines.append(f"  {fs} ({', '.join(main_keys)}): {err}")
     return lines, summary
 
 
