@@ -1,0 +1,95 @@
+// Inode: construction, attribute snapshots and the small attribute updates every op shares.
+#include "core/inode.h"
+
+#include "core/lock_classes.h"
+#include "core/super.h"
+
+namespace lockfs::core {
+
+struct timespec current_time() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+
+Inode::Inode(SuperBlock& sb, Ino ino, uint64_t generation, const InodeAttr& attr)
+    : i_sb(sb),
+      i_ino(ino),
+      i_generation(generation),
+      i_type(attr.mode & S_IFMT),
+      i_rwsem(lock_class::i_rwsem_class(attr.mode), ino),
+      i_lock(lock_class::kILock, ino),
+      i_attr(attr),
+      i_flctx(ino) {}
+
+Inode::~Inode() = default;
+
+InodeAttr Inode::attr() const {
+  locking::SpinGuard g(i_lock);
+  return i_attr;
+}
+
+unsigned Inode::flags() const {
+  locking::SpinGuard g(i_lock);
+  return i_attr.flags;
+}
+
+nlink_t Inode::nlink() const {
+  locking::SpinGuard g(i_lock);
+  return i_attr.nlink;
+}
+
+uint64_t Inode::size() const {
+  locking::SpinGuard g(i_lock);
+  return i_attr.size;
+}
+
+struct stat Inode::getattr() const {
+  const InodeAttr a = attr();
+  struct stat st {};
+  st.st_ino = i_ino;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_rdev = a.rdev;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blksize = kPageSize;
+  // st_blocks counts 512-byte units of the pages really present (sparse files stay small).
+  st.st_blocks = i_mapping ? static_cast<blkcnt_t>(i_mapping->nr_pages() * (kPageSize / 512)) : 0;
+  st.st_atim = a.atime;
+  st.st_mtim = a.mtime;
+  st.st_ctim = a.ctime;
+  return st;
+}
+
+void Inode::touch(unsigned which) {
+  const struct timespec now = current_time();
+  locking::SpinGuard g(i_lock);
+  if (which & kTimeA) i_attr.atime = now;
+  if (which & kTimeM) i_attr.mtime = now;
+  if (which & kTimeC) i_attr.ctime = now;
+}
+
+void Inode::add_nlink(int delta) {
+  locking::SpinGuard g(i_lock);
+  LOCKFS_CHECK(delta >= 0 || i_attr.nlink >= static_cast<nlink_t>(-delta), "nlink underflow");
+  i_attr.nlink = static_cast<nlink_t>(static_cast<int64_t>(i_attr.nlink) + delta);
+}
+
+InodeRef& InodeRef::operator=(InodeRef&& o) noexcept {
+  if (this != &o) {
+    reset();
+    sb_ = o.sb_;
+    inode_ = o.inode_;
+    o.inode_ = nullptr;
+  }
+  return *this;
+}
+
+void InodeRef::reset() {
+  if (inode_ != nullptr) sb_->iput(inode_);
+  inode_ = nullptr;
+}
+
+}  // namespace lockfs::core

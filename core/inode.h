@@ -1,0 +1,147 @@
+// Inode: attributes, link count, xattrs, and the type's payload (directory entries, symlink
+// target or page cache), with the locks the contract puts on them (i_rwsem, i_lock, flc_lock).
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/dentry.h"
+#include "core/file_lock.h"
+#include "core/pagecache/address_space.h"
+#include "core/vfs.h"
+#include "locking/mutex.h"
+#include "locking/rwsem.h"
+
+namespace lockfs::core {
+
+class SuperBlock;
+
+// Attributes. Written with i_rwsem exclusive (setattr, namespace ops) *and* i_lock; atime and
+// counts also under i_lock alone. Read under i_lock (getattr has no i_rwsem: "getattr: no").
+struct InodeAttr {
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  nlink_t nlink = 0;
+  uint64_t size = 0;
+  dev_t rdev = 0;
+  unsigned flags = 0;  // chattr flags (kFlagImmutable, kFlagAppend, kFlagNoatime)
+  struct timespec atime {}, mtime {}, ctime {}, btime {};
+};
+
+// Directory entries. Readdir offsets: 0 ".", 1 "..", then each entry's sequence number
+// (>= kFirstEntrySeq, never reused), so a cursor stays valid across concurrent unlinks.
+inline constexpr uint64_t kFirstEntrySeq = 3;
+struct DirEntries {
+  std::map<std::string, std::unique_ptr<Dentry>, std::less<>> by_name;
+  std::map<uint64_t, Dentry*> by_seq;
+  uint64_t next_seq = kFirstEntrySeq;
+  bool dead = false;  // IS_DEADDIR: removed by rmdir, no new entries
+};
+
+using XattrMap = std::map<std::string, std::string, std::less<>>;
+
+struct timespec current_time();
+
+// Thread safety: see each field. Lifetime: owned by the superblock's inode table; a pointer
+// is valid while the holder has a pin (i_count, see SuperBlock::iget), a lookup count, or holds
+// a lock that keeps a link to it (the parent's i_rwsem).
+class Inode {
+ public:
+  Inode(SuperBlock& sb, Ino ino, uint64_t generation, const InodeAttr& attr);
+  ~Inode();
+  Inode(const Inode&) = delete;
+  Inode& operator=(const Inode&) = delete;
+
+  SuperBlock& i_sb;
+  const Ino i_ino;
+  const uint64_t i_generation;
+  const mode_t i_type;  // mode & S_IFMT, constant
+
+  bool is_dir() const { return i_type == S_IFDIR; }
+  bool is_reg() const { return i_type == S_IFREG; }
+  bool is_lnk() const { return i_type == S_IFLNK; }
+
+  // i_rwsem: the directory's entries; a regular file's data and size against writers.
+  locking::RwSemaphore i_rwsem;
+  mutable locking::SpinLock i_lock;
+
+  InodeAttr i_attr LOCKFS_GUARDED_BY(i_lock);
+  // xattrs: set/remove hold i_rwsem exclusive ("set: exclusive") and i_lock; get and list
+  // ("no") copy under i_lock.
+  XattrMap i_xattrs LOCKFS_GUARDED_BY(i_lock);
+  size_t i_xattr_bytes LOCKFS_GUARDED_BY(i_lock) = 0;
+
+  // Directories only.
+  DirEntries i_dir LOCKFS_GUARDED_BY(i_rwsem);
+  // Directories: entries in i_dir (getattr's st_size reads it without i_rwsem).
+  std::atomic<uint64_t> i_nentries{0};
+  // Directories: the parent's inode number (".."). Written with the parents' i_rwsem
+  // exclusive inside rename_lock's write side; read under rename_lock's read side (retry).
+  std::atomic<Ino> i_parent{0};
+
+  // Symlinks only: the target, constant after creation.
+  std::string i_link;
+  // Regular files only: the page cache.
+  std::unique_ptr<AddressSpace> i_mapping;
+  // POSIX and flock locks (flc_lock inside).
+  FileLockContext i_flctx;
+
+  // Lifetime counts, guarded by the superblock's inode_hash_lock (SuperBlock::s_inode_lock):
+  // i_count = pins (in-flight operations, open files); i_nlookup = lookups the FUSE client
+  // holds; i_linkable = a tmpfile that may still be linked (not O_EXCL).
+  uint64_t i_count = 0;
+  uint64_t i_nlookup = 0;
+  bool i_linkable = false;
+
+  // Snapshot of the attributes (i_lock).
+  InodeAttr attr() const LOCKFS_EXCLUDES(i_lock);
+  // stat(2) view of the inode (i_lock; st_blocks from the pages present).
+  struct stat getattr() const LOCKFS_EXCLUDES(i_lock);
+  unsigned flags() const LOCKFS_EXCLUDES(i_lock);
+  nlink_t nlink() const LOCKFS_EXCLUDES(i_lock);
+  uint64_t size() const LOCKFS_EXCLUDES(i_lock);
+
+  // Marks mtime and ctime (kTimeMC), ctime only (kTimeC) with the current time.
+  enum TimeWhich : unsigned { kTimeA = 1, kTimeM = 2, kTimeC = 4, kTimeMC = 6 };
+  void touch(unsigned which) LOCKFS_EXCLUDES(i_lock);
+  // nlink += delta (i_lock). Locking: i_rwsem exclusive of this inode or its parent (caller).
+  void add_nlink(int delta) LOCKFS_EXCLUDES(i_lock);
+};
+
+// Pins an inode for the scope (iput on destruction). Move-only.
+class InodeRef {
+ public:
+  InodeRef() = default;
+  InodeRef(SuperBlock* sb, Inode* inode) : sb_(sb), inode_(inode) {}
+  ~InodeRef() { reset(); }
+  InodeRef(InodeRef&& o) noexcept : sb_(o.sb_), inode_(o.inode_) { o.inode_ = nullptr; }
+  InodeRef& operator=(InodeRef&& o) noexcept;
+  InodeRef(const InodeRef&) = delete;
+  InodeRef& operator=(const InodeRef&) = delete;
+
+  Inode* get() const { return inode_; }
+  // Hands the pin over to the caller (an open file keeps it until release).
+  Inode* release() {
+    Inode* i = inode_;
+    inode_ = nullptr;
+    return i;
+  }
+  Inode* operator->() const { return inode_; }
+  explicit operator bool() const { return inode_ != nullptr; }
+  void reset();
+
+ private:
+  SuperBlock* sb_ = nullptr;
+  Inode* inode_ = nullptr;
+};
+
+}  // namespace lockfs::core

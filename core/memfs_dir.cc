@@ -1,0 +1,288 @@
+// memfs namespace methods: entries of directories, links, rename, readdir, eviction.
+#include <cstdio>
+
+#include "core/memfs.h"
+#include "core/namei.h"
+
+namespace lockfs::core::memfs {
+
+using contract::LockId;
+using contract::Role;
+using locking::Mode;
+
+namespace {
+
+const locking::LockMap* rw(const Inode* i) { return i ? &i->i_rwsem.map() : nullptr; }
+
+const Contract& cx(const Inode* i) { return contract_of(i->i_sb); }
+
+// Adds an entry. Locking: dir's i_rwsem exclusive (callers asserted it).
+void add_entry(Inode* dir, std::string_view name, std::unique_ptr<Dentry> d)
+    LOCKFS_REQUIRES(dir->i_rwsem) {
+  Dentry* raw = d.get();
+  dir->i_dir.by_seq.emplace(raw->d_seq, raw);
+  dir->i_dir.by_name.emplace(std::string(name), std::move(d));
+  dir->i_nentries.fetch_add(1, std::memory_order_relaxed);
+}
+
+void new_entry(Inode* dir, std::string_view name, Inode* inode) LOCKFS_REQUIRES(dir->i_rwsem) {
+  add_entry(dir, name, std::make_unique<Dentry>(name, dir, inode, dir->i_dir.next_seq++));
+}
+
+// Removes `d` from dir and hands it back (rename moves it, unlink drops it).
+std::unique_ptr<Dentry> remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
+  std::string name = d->name();
+  auto it = dir->i_dir.by_name.find(name);
+  LOCKFS_CHECK(it != dir->i_dir.by_name.end() && it->second.get() == d,
+               "remove_entry: dentry not in its parent");
+  std::unique_ptr<Dentry> owned = std::move(it->second);
+  dir->i_dir.by_name.erase(it);
+  dir->i_dir.by_seq.erase(owned->d_seq);
+  dir->i_nentries.fetch_sub(1, std::memory_order_relaxed);
+  return owned;
+}
+
+// d_move: renames the dentry into `to` under `name`, with a fresh readdir sequence number
+// (a moved entry is a new entry for readdir cursors). Locking: both directories exclusive.
+void d_move(std::unique_ptr<Dentry> d, Inode* to, std::string_view name)
+    LOCKFS_REQUIRES(to->i_rwsem) {
+  {
+    locking::SpinGuard g(d->d_lock);
+    d->d_name = std::string(name);
+    d->d_parent.store(to, std::memory_order_relaxed);
+    d->d_seq = to->i_dir.next_seq++;
+  }
+  add_entry(to, name, std::move(d));
+}
+
+// A directory leaves the tree (rmdir, or replaced by rename): no entries may be added to it,
+// and ".." walks from it find no ancestor.
+void make_dead_dir(Inode* victim) LOCKFS_REQUIRES(victim->i_rwsem) {
+  victim->i_dir.dead = true;
+  victim->add_nlink(-static_cast<int>(victim->nlink()));
+  SuperBlock& sb = victim->i_sb;
+  sb.rename_lock.write_seqlock();
+  victim->i_parent.store(0, std::memory_order_relaxed);
+  sb.rename_lock.write_sequnlock();
+}
+
+}  // namespace
+
+Dentry* lookup(Inode* dir, std::string_view name) {
+  ContractScope scope(cx(dir), Op::kLookup,
+                      {{Role::kDir, LockId::kIRwsem, rw(dir)},
+                       {Role::kInode, LockId::kIRwsem, rw(dir)}});
+  dir->i_rwsem.assert_held(Mode::kShared);
+  return d_lookup(dir, name);
+}
+
+Result<void> create(Op op, Inode* dir, std::string_view name, Inode* inode) {
+  ContractScope scope(cx(dir), op,
+                      {{Role::kDir, LockId::kIRwsem, rw(dir)},
+                       {Role::kInode, LockId::kIRwsem, rw(dir)}});
+  dir->i_rwsem.assert_held_exclusive();
+  if (dir->i_dir.dead) return err(-ENOENT);
+  if (d_lookup(dir, name) != nullptr) return err(-EEXIST);
+  new_entry(dir, name, inode);
+  if (inode->is_dir()) {
+    // Not reachable by any walker before the entry above: a plain store is enough.
+    inode->i_parent.store(dir->i_ino, std::memory_order_relaxed);
+    dir->add_nlink(1);  // the new directory's ".."
+  }
+  dir->touch(Inode::kTimeMC);
+  return {};
+}
+
+Result<void> link(Inode* inode, Inode* dir, std::string_view name) {
+  ContractScope scope(cx(dir), Op::kLink,
+                      {{Role::kDir, LockId::kIRwsem, rw(dir)},
+                       {Role::kSource, LockId::kIRwsem, rw(inode)},
+                       {Role::kInode, LockId::kIRwsem, rw(inode)}});
+  dir->i_rwsem.assert_held_exclusive();
+  inode->i_rwsem.assert_held_exclusive();
+  if (dir->i_dir.dead) return err(-ENOENT);
+  if (d_lookup(dir, name) != nullptr) return err(-EEXIST);
+  new_entry(dir, name, inode);
+  inode->add_nlink(1);
+  inode->touch(Inode::kTimeC);
+  dir->touch(Inode::kTimeMC);
+  return {};
+}
+
+Result<void> unlink(Inode* dir, Dentry* victim) {
+  Inode* inode = victim->d_inode;
+  ContractScope scope(cx(dir), Op::kUnlink,
+                      {{Role::kDir, LockId::kIRwsem, rw(dir)},
+                       {Role::kVictim, LockId::kIRwsem, rw(inode)},
+                       {Role::kNonDirs, LockId::kIRwsem, rw(inode)}});
+  dir->i_rwsem.assert_held_exclusive();
+  inode->i_rwsem.assert_held_exclusive();
+  remove_entry(dir, victim).reset();
+  inode->add_nlink(-1);
+  inode->touch(Inode::kTimeC);
+  dir->touch(Inode::kTimeMC);
+  return {};
+}
+
+Result<void> rmdir(Inode* dir, Dentry* victim) {
+  Inode* inode = victim->d_inode;
+  ContractScope scope(cx(dir), Op::kRmdir,
+                      {{Role::kDir, LockId::kIRwsem, rw(dir)},
+                       {Role::kVictim, LockId::kIRwsem, rw(inode)}});
+  dir->i_rwsem.assert_held_exclusive();
+  inode->i_rwsem.assert_held_exclusive();
+  if (!inode->i_dir.by_name.empty()) return err(-ENOTEMPTY);
+  remove_entry(dir, victim).reset();
+  make_dead_dir(inode);
+  inode->touch(Inode::kTimeC);
+  dir->add_nlink(-1);
+  dir->touch(Inode::kTimeMC);
+  return {};
+}
+
+Result<void> rename(const RenameReq& r) {
+  Inode* src = r.old_dentry->d_inode;
+  Inode* tgt = r.new_dentry ? r.new_dentry->d_inode : nullptr;
+  const bool exchange = r.flags & RENAME_EXCHANGE;
+  const bool cross = r.old_dir != r.new_dir;
+  const Inode* victim = exchange ? nullptr : tgt;
+  const Inode* moved1 = cross && src->is_dir() ? src : nullptr;
+  const Inode* moved2 = cross && exchange && tgt && tgt->is_dir() ? tgt : nullptr;
+  ContractScope scope(
+      cx(r.old_dir), Op::kRename,
+      {{Role::kParents, LockId::kIRwsem, rw(r.old_dir)},
+       {Role::kParents, LockId::kIRwsem, rw(r.new_dir)},
+       {Role::kDir, LockId::kIRwsem, rw(r.old_dir)},
+       {Role::kDir, LockId::kIRwsem, rw(r.new_dir)},
+       {Role::kVictim, LockId::kIRwsem, rw(victim)},
+       {Role::kNonDirs, LockId::kIRwsem, src->is_dir() ? nullptr : rw(src)},
+       {Role::kNonDirs, LockId::kIRwsem, tgt && !tgt->is_dir() ? rw(tgt) : nullptr},
+       {Role::kMovedDir, LockId::kIRwsem, rw(moved1)},
+       {Role::kMovedDir, LockId::kIRwsem, rw(moved2)},
+       {Role::kSuperblock, LockId::kSVfsRenameSem, &src->i_sb.s_vfs_rename_sem.map()}},
+      cross ? kCondCrossDir : kCondNone);
+  r.old_dir->i_rwsem.assert_held_exclusive();
+  r.new_dir->i_rwsem.assert_held_exclusive();
+  if (cross) src->i_sb.s_vfs_rename_sem.assert_held(Mode::kExclusive);
+  if (victim) victim->i_rwsem.assert_held(Mode::kExclusive);
+  if (moved1) moved1->i_rwsem.assert_held(Mode::kExclusive);
+  if (moved2) moved2->i_rwsem.assert_held(Mode::kExclusive);
+
+  if (victim && tgt->is_dir() && !tgt->i_dir.by_name.empty()) return err(-ENOTEMPTY);
+
+  SuperBlock& sb = src->i_sb;
+  const std::string old_name = r.old_dentry->name();
+  const std::string new_name(r.new_name);
+  if (exchange) {
+    auto a = remove_entry(r.old_dir, r.old_dentry);
+    auto b = remove_entry(r.new_dir, r.new_dentry);
+    d_move(std::move(a), r.new_dir, new_name);
+    d_move(std::move(b), r.old_dir, old_name);
+    if (cross) {
+      sb.rename_lock.write_seqlock();
+      if (src->is_dir()) src->i_parent.store(r.new_dir->i_ino, std::memory_order_relaxed);
+      if (tgt->is_dir()) tgt->i_parent.store(r.old_dir->i_ino, std::memory_order_relaxed);
+      sb.rename_lock.write_sequnlock();
+      const int delta = int(src->is_dir()) - int(tgt->is_dir());
+      r.old_dir->add_nlink(-delta);
+      r.new_dir->add_nlink(delta);
+    }
+  } else {
+    if (tgt) {
+      remove_entry(r.new_dir, r.new_dentry).reset();
+      if (tgt->is_dir()) {
+        make_dead_dir(const_cast<Inode*>(victim));
+        r.new_dir->add_nlink(-1);
+      } else {
+        tgt->add_nlink(-1);
+      }
+      tgt->touch(Inode::kTimeC);
+    }
+    auto d = remove_entry(r.old_dir, r.old_dentry);
+    d_move(std::move(d), r.new_dir, new_name);
+    if (cross && src->is_dir()) {
+      sb.rename_lock.write_seqlock();
+      src->i_parent.store(r.new_dir->i_ino, std::memory_order_relaxed);
+      sb.rename_lock.write_sequnlock();
+      r.old_dir->add_nlink(-1);
+      r.new_dir->add_nlink(1);
+    }
+  }
+  src->touch(Inode::kTimeC);
+  if (exchange) tgt->touch(Inode::kTimeC);
+  r.old_dir->touch(Inode::kTimeMC);
+  if (cross) r.new_dir->touch(Inode::kTimeMC);
+  return {};
+}
+
+Result<std::string> readlink(Inode* inode) {
+  ContractScope scope(cx(inode), Op::kReadlink, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  if (!inode->is_lnk()) return err(-EINVAL);
+  return inode->i_link;
+}
+
+struct stat getattr(Inode* inode) {
+  ContractScope scope(cx(inode), Op::kGetattr, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  struct stat st = inode->getattr();
+  if (inode->is_dir()) {
+    // tmpfs reports a directory's size as (entries + 2) * BOGO_DIRENT_SIZE, read racily.
+    st.st_size = static_cast<off_t>((inode->i_nentries.load(std::memory_order_relaxed) + 2) * 20);
+  }
+  return st;
+}
+
+Result<void> tmpfile(Inode* dir, Inode* inode) {
+  ContractScope scope(cx(dir), Op::kTmpfile, {{Role::kDir, LockId::kIRwsem, rw(dir)}});
+  dir->touch(Inode::kTimeMC);
+  return {};
+}
+
+Result<void> iterate_shared(File* f, uint64_t off, const FillDir& fill) {
+  Inode* dir = f->f_inode;
+  ContractScope scope(cx(dir), Op::kIterate,
+                      {{Role::kDir, LockId::kIRwsem, rw(dir)},
+                       {Role::kInode, LockId::kIRwsem, rw(dir)},
+                       {Role::kFile, LockId::kFPosLock, &f->f_pos_lock.map()}});
+  dir->i_rwsem.assert_held(Mode::kShared);
+  if (dir->i_dir.dead) return {};  // a removed directory reads as empty
+  if (off == 0) {
+    if (!fill(".", dir, dir->i_ino, 1)) return {};
+    off = 1;
+  }
+  if (off == 1) {
+    const Ino parent = dir->i_parent.load(std::memory_order_relaxed);
+    if (!fill("..", nullptr, parent, 2)) return {};
+    off = 2;
+  }
+  for (auto it = dir->i_dir.by_seq.lower_bound(std::max<uint64_t>(off, kFirstEntrySeq));
+       it != dir->i_dir.by_seq.end(); ++it) {
+    const Dentry* d = it->second;
+    if (!fill(d->name(), d->d_inode, d->d_inode->i_ino, d->d_seq + 1)) return {};
+  }
+  return {};
+}
+
+void evict_inode(Inode* inode) {
+  ContractScope scope(cx(inode), Op::kEvictInode, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  // truncate_inode_pages_final: nobody can reach the inode any more; dropping the mapping
+  // frees its folios and uncharges the page budget.
+  inode->i_mapping.reset();
+}
+
+struct statvfs statfs(SuperBlock& sb) {
+  ContractScope scope(sb.s_contract, Op::kStatfs,
+                      {{Role::kSuperblock, LockId::kSUmount, &sb.s_umount.map()}});
+  struct statvfs st {};
+  st.f_bsize = kPageSize;
+  st.f_frsize = kPageSize;
+  st.f_blocks = sb.s_budget.max_pages();
+  const uint64_t used = sb.s_budget.used();
+  st.f_bfree = st.f_bavail = st.f_blocks > used ? st.f_blocks - used : 0;
+  st.f_files = sb.s_max_inodes;
+  const uint64_t inodes = sb.nr_inodes();
+  st.f_ffree = st.f_favail = sb.s_max_inodes > inodes ? sb.s_max_inodes - inodes : 0;
+  st.f_namemax = kNameMax;
+  return st;
+}
+
+}  // namespace lockfs::core::memfs

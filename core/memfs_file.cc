@@ -1,0 +1,198 @@
+// memfs file methods: read/write through the page cache, llseek, fallocate, copy_file_range.
+#include <linux/falloc.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/memfs.h"
+#include "core/permission.h"
+
+namespace lockfs::core::memfs {
+
+using contract::LockId;
+using contract::Role;
+using locking::Mode;
+
+namespace {
+
+const locking::LockMap* rw(const Inode* i) { return &i->i_rwsem.map(); }
+const Contract& cx(const Inode* i) { return contract_of(i->i_sb); }
+
+// file_remove_privs + file_update_time for a data change. Locking: i_rwsem exclusive.
+void file_modified(Inode* inode) LOCKFS_REQUIRES(inode->i_rwsem) {
+  const struct timespec now = current_time();
+  locking::SpinGuard g(inode->i_lock);
+  const mode_t m = mode_after_write(inode->i_attr.mode);
+  inode->i_attr.mode = m;
+  inode->i_attr.mtime = inode->i_attr.ctime = now;
+}
+
+// relatime: atime moves when it is not newer than mtime/ctime, or a day old.
+void touch_atime(Inode* inode) {
+  const struct timespec now = current_time();
+  locking::SpinGuard g(inode->i_lock);
+  InodeAttr& a = inode->i_attr;
+  if (a.flags & kFlagNoatime) return;
+  auto le = [](const timespec& x, const timespec& y) {
+    return x.tv_sec < y.tv_sec || (x.tv_sec == y.tv_sec && x.tv_nsec <= y.tv_nsec);
+  };
+  if (le(a.atime, a.mtime) || le(a.atime, a.ctime) || now.tv_sec - a.atime.tv_sec >= 86400) {
+    a.atime = now;
+  }
+}
+
+void grow_size(Inode* inode, uint64_t end) LOCKFS_REQUIRES(inode->i_rwsem) {
+  uint64_t size;
+  {
+    locking::SpinGuard g(inode->i_lock);
+    if (end > inode->i_attr.size) inode->i_attr.size = end;
+    size = inode->i_attr.size;
+  }
+  // The fault path's view of i_size (SIGBUS past it) follows.
+  inode->i_mapping->i_size_write(size);
+}
+
+}  // namespace
+
+Result<void> open(Inode* inode, File* f) {
+  ContractScope scope(cx(inode), Op::kOpen, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  return {};
+}
+
+Result<void> flush(File* f) {
+  ContractScope scope(cx(f->f_inode), Op::kFlush, {{Role::kInode, LockId::kIRwsem, rw(f->f_inode)}});
+  return {};
+}
+
+Result<void> release(File* f) {
+  ContractScope scope(cx(f->f_inode), Op::kRelease,
+                      {{Role::kInode, LockId::kIRwsem, rw(f->f_inode)}});
+  return {};
+}
+
+Result<void> fsync(File* f, bool datasync) {
+  Inode* inode = f->f_inode;
+  ContractScope scope(cx(inode), Op::kFsync, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  if (inode->i_mapping) return inode->i_mapping->writepages();
+  return {};
+}
+
+Result<size_t> read_iter(File* f, uint64_t pos, std::span<char> buf) {
+  Inode* inode = f->f_inode;
+  ContractScope scope(cx(inode), Op::kReadIter, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  if (!inode->is_reg()) return err(-EINVAL);
+  if (buf.empty()) return size_t{0};
+  Result<size_t> n = inode->i_mapping->read(pos, buf, inode->size());
+  if (n.ok()) touch_atime(inode);
+  return n;
+}
+
+Result<size_t> write_iter(File* f, uint64_t pos, std::span<const char> data) {
+  Inode* inode = f->f_inode;
+  ContractScope scope(cx(inode), Op::kWriteIter, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  if (!inode->is_reg()) return err(-EINVAL);
+  locking::WriteGuard lock(inode->i_rwsem);  // generic_file_write_iter: inode_lock
+  if (f->append()) pos = inode->size();
+  if (data.empty()) return size_t{0};
+  // generic_write_check_limits: -EFBIG at the limit, a short write up to it.
+  if (pos >= kMaxFileSize) return err(-EFBIG);
+  data = data.first(std::min<uint64_t>(data.size(), kMaxFileSize - pos));
+  Result<size_t> n = inode->i_mapping->write(pos, data);
+  if (!n.ok()) return n;
+  if (*n > 0) {
+    grow_size(inode, pos + *n);
+    file_modified(inode);
+  }
+  return n;
+}
+
+Result<int64_t> llseek(File* f, int64_t off, int whence) {
+  Inode* inode = f->f_inode;
+  ContractScope scope(cx(inode), Op::kLlseek, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  if (whence == SEEK_SET) {
+    if (off < 0) return err(-EINVAL);
+    return off;
+  }
+  if (!inode->is_reg()) {
+    if (whence == SEEK_END && off >= 0) return off;
+    return err(-EINVAL);
+  }
+  // shmem_file_llseek holds inode_lock so that i_size and the hole map agree.
+  locking::WriteGuard lock(inode->i_rwsem);
+  const uint64_t size = inode->size();
+  switch (whence) {
+    case SEEK_END: {
+      const int64_t r = static_cast<int64_t>(size) + off;
+      if (r < 0) return err(-EINVAL);
+      return r;
+    }
+    case SEEK_DATA:
+    case SEEK_HOLE: {
+      if (off < 0 || static_cast<uint64_t>(off) >= size) return err(-ENXIO);
+      Result<uint64_t> r = whence == SEEK_DATA ? inode->i_mapping->seek_data(off, size)
+                                               : inode->i_mapping->seek_hole(off, size);
+      if (!r.ok()) return err(r.error());
+      return static_cast<int64_t>(*r);
+    }
+    default:
+      return err(-EINVAL);
+  }
+}
+
+Result<void> fallocate(File* f, int mode, uint64_t off, uint64_t len) {
+  Inode* inode = f->f_inode;
+  ContractScope scope(cx(inode), Op::kFallocate, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
+  locking::WriteGuard lock(inode->i_rwsem);  // shmem_fallocate: inode_lock
+  AddressSpace* m = inode->i_mapping.get();
+  const bool keep = mode & FALLOC_FL_KEEP_SIZE;
+  if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+    // The text: the fallocate implementation must take invalidate_lock so that faults and
+    // reads cannot reload stale page cache contents meanwhile.
+    locking::WriteGuard inval(m->invalidate_lock);
+    Result<void> r = (mode & FALLOC_FL_PUNCH_HOLE) ? m->punch_hole(off, len)
+                                                    : m->zero_range(off, len);
+    if (!r.ok()) return r;
+    if (!keep && (mode & FALLOC_FL_ZERO_RANGE)) grow_size(inode, off + len);
+    file_modified(inode);
+    return {};
+  }
+  LOCKFS_TRY(m->allocate(off, len));
+  if (!keep && off + len > inode->size()) {
+    grow_size(inode, off + len);
+    inode->touch(Inode::kTimeMC);
+  }
+  return {};
+}
+
+Result<size_t> copy_file_range(File* in, uint64_t off_in, File* out, uint64_t off_out,
+                               size_t len) {
+  Inode* src = in->f_inode;
+  Inode* dst = out->f_inode;
+  ContractScope scope(cx(dst), Op::kCopyFileRange,
+                      {{Role::kInode, LockId::kIRwsem, rw(dst)}});
+  const uint64_t src_size = src->size();
+  if (off_in >= src_size || len == 0) return size_t{0};
+  // A short copy is allowed: bound the bounce buffer.
+  len = std::min<uint64_t>({len, src_size - off_in, uint64_t{4} << 20});
+  if (off_out >= kMaxFileSize) return err(-EFBIG);
+  len = std::min<uint64_t>(len, kMaxFileSize - off_out);
+  // Read the source before taking the destination's locks: reading takes the source's
+  // invalidate_lock shared, which may be the destination's own (same file).
+  std::vector<char> buf(len);
+  Result<size_t> got = src->i_mapping->read(off_in, buf, src_size);
+  if (!got.ok()) return got;
+  if (*got == 0) return size_t{0};
+
+  locking::WriteGuard lock(dst->i_rwsem);
+  // The text: block ->page_mkwrite (and so changes through mappings) during the copy.
+  locking::WriteGuard inval(dst->i_mapping->invalidate_lock);
+  Result<size_t> n = dst->i_mapping->write(off_out, std::span<const char>(buf.data(), *got));
+  if (!n.ok()) return n;
+  if (*n > 0) {
+    grow_size(dst, off_out + *n);
+    file_modified(dst);
+  }
+  return n;
+}
+
+}  // namespace lockfs::core::memfs

@@ -1,0 +1,206 @@
+// SuperBlock: the inode table and the lifetime rules (pins, lookups, links -> eviction).
+#include "core/super.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "core/file.h"
+#include "core/lock_classes.h"
+#include "core/memfs.h"
+#include "core/mm/mm.h"
+
+namespace lockfs::core {
+
+namespace {
+
+uint64_t size_or_default(uint64_t size_bytes) {
+  if (size_bytes != 0) return (size_bytes + kPageSize - 1) / kPageSize * kPageSize;
+  // tmpfs: half of physical RAM.
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long psize = sysconf(_SC_PAGESIZE);
+  return pages > 0 && psize > 0 ? uint64_t(pages) * uint64_t(psize) / 2 : (uint64_t{1} << 30);
+}
+
+uint64_t inodes_or_default(uint64_t nr_inodes, uint64_t size_bytes) {
+  if (nr_inodes != 0) return nr_inodes;
+  return std::max<uint64_t>(1024, size_bytes / kPageSize);
+}
+
+}  // namespace
+
+SuperBlock::SuperBlock(const MountOptions& opts, contract::Profile profile)
+    : s_umount(lock_class::kSUmount),
+      s_vfs_rename_sem(lock_class::kSVfsRenameSem),
+      rename_lock(lock_class::kRenameLock),
+      s_inode_lock(lock_class::kInodeHashLock),
+      s_opts(opts),
+      s_max_inodes(inodes_or_default(opts.nr_inodes, size_or_default(opts.size_bytes))),
+      s_mm(std::make_unique<Mm>(size_or_default(opts.size_bytes))),
+      s_budget(size_or_default(opts.size_bytes) / kPageSize),
+      s_contract(profile) {
+  InodeAttr a;
+  a.mode = S_IFDIR | (opts.root_mode & 07777);
+  a.uid = opts.root_uid;
+  a.gid = opts.root_gid;
+  a.nlink = 2;
+  a.atime = a.mtime = a.ctime = a.btime = current_time();
+  Result<Inode*> root = new_inode(a);
+  LOCKFS_CHECK(root.ok(), "mount: cannot allocate the root inode");
+  s_root = *root;
+  s_root->i_parent.store(kRootIno, std::memory_order_relaxed);
+  // The superblock keeps the root's initial pin until unmount: the root is never evicted.
+}
+
+SuperBlock::~SuperBlock() { kill_sb(); }
+
+void SuperBlock::kill_sb() {
+  std::vector<File*> files;
+  std::unordered_map<Ino, std::unique_ptr<Inode>> inodes;
+  {
+    locking::SpinGuard g(s_inode_lock);
+    files.assign(s_files_.begin(), s_files_.end());
+    s_files_.clear();
+    inodes.swap(s_inodes_);
+  }
+  // Files nobody released (the client went away): their pins die with the table.
+  for (File* f : files) delete f;
+  for (auto& [ino, inode] : inodes) memfs::evict_inode(inode.get());
+  inodes.clear();
+}
+
+Result<Inode*> SuperBlock::new_inode(const InodeAttr& attr, std::string_view link_target) {
+  // Charge the inode limit first so that a full filesystem creates nothing.
+  uint64_t n = nr_inodes_.load(std::memory_order_relaxed);
+  do {
+    if (n >= s_max_inodes) return err(-ENOSPC);
+  } while (!nr_inodes_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+
+  const Ino ino = next_ino_.fetch_add(1, std::memory_order_relaxed);
+  auto inode = std::make_unique<Inode>(*this, ino, /*generation=*/1, attr);
+  if (inode->is_reg()) {
+    inode->i_mapping = std::make_unique<AddressSpace>(*s_mm, s_budget, inode->i_rwsem, ino);
+  }
+  if (inode->is_lnk()) inode->i_link = std::string(link_target);
+  Inode* raw = inode.get();
+  locking::SpinGuard g(s_inode_lock);
+  raw->i_count = 1;
+  s_inodes_.emplace(ino, std::move(inode));
+  return raw;
+}
+
+Inode* SuperBlock::iget(Ino ino) {
+  locking::SpinGuard g(s_inode_lock);
+  auto it = s_inodes_.find(ino);
+  if (it == s_inodes_.end()) return nullptr;
+  ++it->second->i_count;
+  return it->second.get();
+}
+
+void SuperBlock::ihold(Inode* inode) {
+  locking::SpinGuard g(s_inode_lock);
+  LOCKFS_CHECK(inode->i_count > 0 || inode->i_nlookup > 0 || inode->nlink() > 0,
+               "ihold of an inode nothing keeps alive");
+  ++inode->i_count;
+}
+
+bool SuperBlock::evictable(const Inode* inode) const {
+  return inode != s_root && inode->i_count == 0 && inode->i_nlookup == 0 && inode->nlink() == 0;
+}
+
+std::unique_ptr<Inode> SuperBlock::unhash(Inode* inode) {
+  auto it = s_inodes_.find(inode->i_ino);
+  LOCKFS_CHECK(it != s_inodes_.end(), "unhash of an unknown inode");
+  std::unique_ptr<Inode> owned = std::move(it->second);
+  s_inodes_.erase(it);
+  return owned;
+}
+
+void SuperBlock::iput(Inode* inode) {
+  std::unique_ptr<Inode> victim;
+  {
+    locking::SpinGuard g(s_inode_lock);
+    LOCKFS_CHECK(inode->i_count > 0, "iput: i_count underflow");
+    --inode->i_count;
+    if (evictable(inode)) victim = unhash(inode);
+  }
+  if (victim) evict(std::move(victim));
+}
+
+void SuperBlock::nlookup_get(Inode* inode, uint64_t n) {
+  locking::SpinGuard g(s_inode_lock);
+  inode->i_nlookup += n;
+}
+
+void SuperBlock::forget(Ino ino, uint64_t n) {
+  std::unique_ptr<Inode> victim;
+  {
+    locking::SpinGuard g(s_inode_lock);
+    auto it = s_inodes_.find(ino);
+    if (it == s_inodes_.end()) return;
+    Inode* inode = it->second.get();
+    LOCKFS_CHECK(inode->i_nlookup >= n, "forget: lookup count below zero");
+    inode->i_nlookup -= n;
+    if (evictable(inode)) victim = unhash(inode);
+  }
+  if (victim) evict(std::move(victim));
+}
+
+void SuperBlock::evict(std::unique_ptr<Inode> inode) {
+  // Unreachable now: no lock of it can be held or waited for by anyone.
+  memfs::evict_inode(inode.get());
+  inode.reset();
+  nr_inodes_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+Ino SuperBlock::parent_of(Ino ino) const {
+  locking::SpinGuard g(s_inode_lock);
+  auto it = s_inodes_.find(ino);
+  return it == s_inodes_.end() ? 0 : it->second->i_parent.load(std::memory_order_relaxed);
+}
+
+void SuperBlock::set_linkable(Inode* inode, bool linkable) {
+  locking::SpinGuard g(s_inode_lock);
+  inode->i_linkable = linkable;
+}
+
+bool SuperBlock::linkable(Inode* inode) const {
+  locking::SpinGuard g(s_inode_lock);
+  return inode->i_linkable;
+}
+
+uint64_t SuperBlock::nr_pages() const { return s_budget.used(); }
+
+std::pair<uint64_t, uint64_t> SuperBlock::counts(Ino ino) const {
+  locking::SpinGuard g(s_inode_lock);
+  auto it = s_inodes_.find(ino);
+  if (it == s_inodes_.end()) return {0, 0};
+  return {it->second->i_count, it->second->i_nlookup};
+}
+
+std::vector<Ino> SuperBlock::all_inos() const {
+  locking::SpinGuard g(s_inode_lock);
+  std::vector<Ino> out;
+  out.reserve(s_inodes_.size());
+  for (const auto& [ino, inode] : s_inodes_) out.push_back(ino);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Inode* SuperBlock::find_unlocked_for_check(Ino ino) const {
+  locking::SpinGuard g(s_inode_lock);
+  auto it = s_inodes_.find(ino);
+  return it == s_inodes_.end() ? nullptr : it->second.get();
+}
+
+void SuperBlock::file_opened(File* f) {
+  locking::SpinGuard g(s_inode_lock);
+  s_files_.insert(f);
+}
+
+void SuperBlock::file_released(File* f) {
+  locking::SpinGuard g(s_inode_lock);
+  s_files_.erase(f);
+}
+
+}  // namespace lockfs::core

@@ -1,0 +1,75 @@
+// Directory callers: opendir, readdir (iterate_dir), releasedir, fsyncdir.
+#include "core/file.h"
+#include "core/memfs.h"
+#include "core/permission.h"
+#include "core/vfs_internal.h"
+#include "locking/sync_point.h"
+
+namespace lockfs::core {
+
+using contract::LockId;
+using contract::Role;
+using locking::Mode;
+using locking::OpScope;
+
+// opendir — row file_operations.open: no lock. -ENOTDIR, -EACCES.
+Result<File*> Vfs::opendir(Ino ino, int flags) {
+  OpScope op("opendir");
+  InodeRef inode = pin(*sb_, ino);
+  if (!inode) return err(-ENOENT);
+  if (!inode->is_dir()) return err(-ENOTDIR);
+  if (int rc = inode_permission(*inode.get(), kMayRead)) return err(rc);
+  auto f = std::make_unique<File>(inode.get(), flags & ~O_ACCMODE);
+  LOCKFS_TRY(memfs::open(inode.get(), f.get()));
+  inode.release();
+  sb_->file_opened(f.get());
+  return f.release();
+}
+
+// vfs readdir (iterate_dir) — row file_operations.iterate_shared: i_rwsem shared and the
+// file's f_pos_lock exclusive (3.x ->readdir: i_mutex, so exclusive). iterate_dir's wait for
+// i_rwsem is killable: -EINTR with nothing held. plus: every entry the caller accepts, other
+// than "." and "..", counts as one lookup.
+Result<void> Vfs::readdir(File* dir, uint64_t off, bool plus, const DirEmit& emit)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  OpScope op("readdir");
+  SuperBlock& sb = *sb_;
+  Inode* inode = dir->f_inode;
+  if (!inode->is_dir()) return err(-ENOTDIR);
+  const Contract& c = sb.s_contract;
+  // fdget_pos takes f_pos_lock before iterate_dir takes the directory lock.
+  const bool pos_lock = c.mode(Op::kIterate, Role::kFile, LockId::kFPosLock).has_value();
+  if (pos_lock) dir->f_pos_lock.lock();
+  const Mode m = dir_mode(c, Op::kIterate);
+  if (int rc = rwsem_lock_killable(inode->i_rwsem, m)) {
+    if (pos_lock) dir->f_pos_lock.unlock();
+    op.set_result(rc);
+    return err(rc);
+  }
+  LOCKFS_SYNC_POINT("readdir:locked");
+  Result<void> r = memfs::iterate_shared(
+      dir, off, [&](std::string_view name, Inode* child, Ino ino, uint64_t next) {
+        struct stat st {};
+        if (child != nullptr) {
+          st = child->getattr();
+        } else {
+          st.st_ino = ino;
+          st.st_mode = S_IFDIR;
+        }
+        const bool counted = plus && name != "." && name != "..";
+        if (!emit(name, st, next)) return false;
+        if (counted) sb.nlookup_get(child, 1);
+        return true;
+      });
+  rwsem_unlock(inode->i_rwsem, m);
+  if (pos_lock) dir->f_pos_lock.unlock();
+  inode->touch(Inode::kTimeA);
+  return r;
+}
+
+Result<void> Vfs::releasedir(File* dir) { return release(dir); }
+
+// fsyncdir — row file_operations.fsync: no lock; nothing to write back in memory.
+Result<void> Vfs::fsyncdir(File* dir, bool datasync) { return memfs::fsync(dir, datasync); }
+
+}  // namespace lockfs::core

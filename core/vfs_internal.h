@@ -1,0 +1,47 @@
+// Helpers the vfs_*.cc callers share: pinning by number, entry replies, the row-driven lock
+// modes, and notify_change (setattr's locking, reused by O_TRUNC).
+#pragma once
+
+#include <string_view>
+
+#include "core/contract_scope.h"
+#include "core/inode.h"
+#include "core/super.h"
+#include "core/vfs.h"
+#include "locking/task.h"
+
+namespace lockfs::core {
+
+// Pins `ino`; an empty ref when it does not exist.
+inline InodeRef pin(SuperBlock& sb, Ino ino) { return InodeRef(&sb, sb.iget(ino)); }
+
+// The reply for a name the client now holds: takes one lookup count of `inode`.
+EntryOut make_entry(SuperBlock& sb, Inode* inode);
+
+// The mode the profile's row prescribes for the directory's i_rwsem in `op` (lookup:
+// shared now, exclusive under 3.x; iterate: shared, 3.x readdir exclusive). Shared when the
+// row says nothing usable.
+locking::Mode dir_mode(const Contract& c, Op op);
+
+// Takes / releases an rwsem in a run-time mode.
+void rwsem_lock(locking::RwSemaphore& s, locking::Mode m,
+                locking::Subclass sub = locking::Subclass::kNormal)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS;
+[[nodiscard]] int rwsem_lock_killable(locking::RwSemaphore& s, locking::Mode m,
+                                      locking::Subclass sub = locking::Subclass::kNormal)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS;
+void rwsem_unlock(locking::RwSemaphore& s, locking::Mode m) LOCKFS_NO_THREAD_SAFETY_ANALYSIS;
+
+// notify_change: setattr_prepare's permission checks, then ->setattr with i_rwsem exclusive
+// and, for a size change, invalidate_lock exclusive around the truncate. `f`: the open file
+// the change came through (ftruncate), or null.
+Result<void> notify_change(Inode* inode, const SetAttrIn& in, File* f);
+
+// Sets the operation name for the trace and the result on exit.
+template <typename T>
+T traced(locking::OpScope& op, T r) {
+  op.set_result(r.ok() ? 0 : r.error());
+  return r;
+}
+
+}  // namespace lockfs::core

@@ -1,0 +1,267 @@
+// vfs lookup/mknod/mkdir/symlink/link/unlink/rmdir: results, errnos, and the exact locks
+// taken compared with the contract row and directory-locking.rst's order.
+#include <gtest/gtest.h>
+#include <sys/sysmacros.h>
+
+#include "core/vfs.h"
+#include "locking/contract.h"
+#include "tests/support/core_fixture.h"
+
+namespace lockfs::testing {
+namespace {
+
+using core::kRootIno;
+using locking::Mode;
+using locking::Subclass;
+namespace ct = locking::contract;
+
+// The mode the row requires of (role, i_rwsem) in the current profile.
+Mode row_mode(const char* op, ct::Role role) {
+  const ct::Row* row = ct::find_row(ct::Profile::kCurrent, "inode_operations", op);
+  EXPECT_NE(row, nullptr) << op;
+  if (row == nullptr) return Mode::kShared;
+  return ct::required(*row, role, ct::LockId::kIRwsem) == ct::Req::kExclusive ? Mode::kExclusive
+                                                                                : Mode::kShared;
+}
+
+class NamespaceTest : public CoreTest {};
+
+TEST_F(NamespaceTest, MkdirLocksParentExclusiveAndCountsLinks) {
+  core::Ino a = 0;
+  auto ev = record_locks([&] {
+    auto r = vfs->mkdir(kRootIno, "a", 0755);
+    ASSERT_TRUE(r.ok());
+    a = r->ino;
+    EXPECT_TRUE(S_ISDIR(r->attr.st_mode));
+    EXPECT_EQ(r->attr.st_nlink, 2u);
+  });
+  ASSERT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "i_rwsem(dir)");
+  EXPECT_EQ(ev[0].object, kRootIno);
+  EXPECT_EQ(ev[0].mode, row_mode("mkdir", ct::Role::kDir));
+  EXPECT_EQ(ev[0].sub, Subclass::kParent);
+  EXPECT_EQ(stat_of(kRootIno).st_nlink, 3u);  // 2 + one subdirectory
+  vfs->forget(a, 1);
+}
+
+TEST_F(NamespaceTest, LookupTakesDirectoryShared) {
+  const core::Ino a = mkdir(kRootIno, "a");
+  auto ev = record_locks([&] {
+    auto r = vfs->lookup(kRootIno, "a");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->ino, a);
+    vfs->forget(a, 1);
+  });
+  ASSERT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(ev[0].object, kRootIno);
+  EXPECT_EQ(ev[0].mode, Mode::kShared);
+  EXPECT_EQ(ev[0].mode, row_mode("lookup", ct::Role::kDir));
+}
+
+TEST_F(NamespaceTest, LookupErrors) {
+  const core::Ino f = mkfile(kRootIno, "f");
+  EXPECT_EQ(vfs->lookup(kRootIno, "missing").error(), -ENOENT);
+  EXPECT_EQ(vfs->lookup(f, "x").error(), -ENOTDIR);
+  EXPECT_EQ(vfs->lookup(kRootIno, std::string(256, 'n')).error(), -ENAMETOOLONG);
+  EXPECT_EQ(vfs->lookup(9999, "x").error(), -ENOENT);
+  const core::Ino d = mkdir(kRootIno, "locked", 0700);
+  AsUser user(1000, 1000);
+  EXPECT_EQ(vfs->lookup(d, "x").error(), -EACCES);
+}
+
+TEST_F(NamespaceTest, CreateErrorsLeaveNothingBehind) {
+  mkfile(kRootIno, "f");
+  EXPECT_EQ(vfs->mkdir(kRootIno, "f", 0755).error(), -EEXIST);
+  EXPECT_EQ(vfs->mknod(kRootIno, ".", S_IFREG | 0644, 0).error(), -EEXIST);
+  EXPECT_EQ(vfs->mkdir(kRootIno, std::string(256, 'x'), 0755).error(), -ENAMETOOLONG);
+  EXPECT_TRUE(vfs->mkdir(kRootIno, std::string(255, 'x'), 0755).ok());
+  EXPECT_EQ(vfs->mknod(kRootIno, "dir", S_IFDIR | 0755, 0).error(), -EPERM);
+  EXPECT_EQ(vfs->symlink(kRootIno, "l", "").error(), -ENOENT);
+  const core::Ino d = mkdir(kRootIno, "ro", 0555);
+  {
+    AsUser user(1000, 1000);
+    EXPECT_EQ(vfs->mkdir(d, "x", 0755).error(), -EACCES);
+    EXPECT_EQ(vfs->mknod(d, "c", S_IFCHR | 0644, makedev(1, 3)).error(), -EPERM);
+  }
+  const uint64_t live = vfs->live_inodes();
+  EXPECT_EQ(vfs->mkdir(d + 1000, "x", 0755).error(), -ENOENT);
+  EXPECT_EQ(vfs->live_inodes(), live);
+}
+
+TEST_F(NamespaceTest, InodeLimitIsEnospcAndNothingHalfCreated) {
+  core::MountOptions opts;
+  opts.size_bytes = 1 << 20;
+  opts.nr_inodes = 3;  // root + 2
+  remount(opts);
+  mkfile(kRootIno, "a");
+  mkfile(kRootIno, "b");
+  EXPECT_EQ(vfs->mkdir(kRootIno, "c", 0755).error(), -ENOSPC);
+  EXPECT_EQ(vfs->lookup(kRootIno, "c").error(), -ENOENT);
+  EXPECT_EQ(stat_of(kRootIno).st_nlink, 2u);
+  ASSERT_TRUE(vfs->unlink(kRootIno, "a").ok());
+  EXPECT_TRUE(vfs->mkdir(kRootIno, "c", 0755).ok());
+}
+
+TEST_F(NamespaceTest, SymlinkAndReadlink) {
+  auto r = vfs->symlink(kRootIno, "l", "target/path");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(S_ISLNK(r->attr.st_mode));
+  EXPECT_EQ(r->attr.st_size, 11);
+  EXPECT_EQ(*vfs->readlink(r->ino), "target/path");
+  EXPECT_EQ(vfs->readlink(kRootIno).error(), -EINVAL);
+}
+
+TEST_F(NamespaceTest, LinkLocksParentThenSource) {
+  const core::Ino f = mkfile(kRootIno, "f");
+  const core::Ino d = mkdir(kRootIno, "d");
+  auto ev = record_locks([&] {
+    auto r = vfs->link(f, d, "g");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->attr.st_nlink, 2u);
+  });
+  ASSERT_EQ(ev.size(), 2u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "i_rwsem(dir)");
+  EXPECT_EQ(ev[0].object, d);
+  EXPECT_EQ(ev[0].mode, row_mode("link", ct::Role::kDir));
+  EXPECT_EQ(ev[1].cls, "i_rwsem(reg)");
+  EXPECT_EQ(ev[1].object, f);
+  EXPECT_EQ(ev[1].mode, row_mode("link", ct::Role::kSource));
+  EXPECT_EQ(vfs->link(d, kRootIno, "dd").error(), -EPERM);
+  EXPECT_EQ(vfs->link(f, d, "g").error(), -EEXIST);
+}
+
+TEST_F(NamespaceTest, UnlinkLocksParentThenVictimAndEvicts) {
+  const core::Ino f = mkfile(kRootIno, "f");
+  const uint64_t live = vfs->live_inodes();
+  auto ev = record_locks([&] { ASSERT_TRUE(vfs->unlink(kRootIno, "f").ok()); });
+  ASSERT_EQ(ev.size(), 2u) << format_events(ev);
+  EXPECT_EQ(ev[0].object, kRootIno);
+  EXPECT_EQ(ev[0].sub, Subclass::kParent);
+  EXPECT_EQ(ev[0].mode, row_mode("unlink", ct::Role::kDir));
+  EXPECT_EQ(ev[1].object, f);
+  EXPECT_EQ(ev[1].mode, row_mode("unlink", ct::Role::kVictim));
+  EXPECT_EQ(vfs->live_inodes(), live - 1);  // no link, lookup or open file: evicted
+  EXPECT_EQ(vfs->getattr(f).error(), -ENOENT);
+}
+
+TEST_F(NamespaceTest, UnlinkErrors) {
+  mkdir(kRootIno, "d");
+  EXPECT_EQ(vfs->unlink(kRootIno, "d").error(), -EISDIR);
+  EXPECT_EQ(vfs->unlink(kRootIno, "nope").error(), -ENOENT);
+  EXPECT_EQ(vfs->unlink(kRootIno, "..").error(), -EISDIR);
+}
+
+TEST_F(NamespaceTest, LookedUpInodeSurvivesUnlinkUntilForget) {
+  mkfile(kRootIno, "f");
+  auto e = vfs->lookup(kRootIno, "f");
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE(vfs->unlink(kRootIno, "f").ok());
+  auto st = vfs->getattr(e->ino);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_nlink, 0u);
+  vfs->forget(e->ino, 1);
+  EXPECT_EQ(vfs->getattr(e->ino).error(), -ENOENT);
+}
+
+TEST_F(NamespaceTest, RmdirLocksParentThenChild) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  mkfile(d, "f");
+  EXPECT_EQ(vfs->rmdir(kRootIno, "d").error(), -ENOTEMPTY);
+  ASSERT_TRUE(vfs->unlink(d, "f").ok());
+  auto ev = record_locks([&] { ASSERT_TRUE(vfs->rmdir(kRootIno, "d").ok()); });
+  ASSERT_EQ(ev.size(), 2u) << format_events(ev);
+  EXPECT_EQ(ev[0].object, kRootIno);
+  EXPECT_EQ(ev[0].sub, Subclass::kParent);
+  EXPECT_EQ(ev[1].object, d);
+  EXPECT_EQ(ev[1].sub, Subclass::kChild);
+  EXPECT_EQ(ev[1].mode, row_mode("rmdir", ct::Role::kVictim));
+  EXPECT_EQ(stat_of(kRootIno).st_nlink, 2u);
+}
+
+TEST_F(NamespaceTest, RmdirErrors) {
+  mkfile(kRootIno, "f");
+  EXPECT_EQ(vfs->rmdir(kRootIno, "f").error(), -ENOTDIR);
+  EXPECT_EQ(vfs->rmdir(kRootIno, ".").error(), -EINVAL);
+  EXPECT_EQ(vfs->rmdir(kRootIno, "..").error(), -ENOTEMPTY);
+  EXPECT_EQ(vfs->rmdir(kRootIno, "none").error(), -ENOENT);
+}
+
+TEST_F(NamespaceTest, RemovedDirectoryRefusesNewEntries) {
+  auto e = vfs->mkdir(kRootIno, "d", 0755);
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE(vfs->rmdir(kRootIno, "d").ok());
+  EXPECT_EQ(vfs->mkdir(e->ino, "x", 0755).error(), -ENOENT);
+  EXPECT_EQ(stat_of(e->ino).st_nlink, 0u);
+  vfs->forget(e->ino, 1);
+}
+
+TEST_F(NamespaceTest, StickyDirectoryProtectsOthersEntries) {
+  const core::Ino t = mkdir(kRootIno, "tmp", 01777);
+  {
+    AsUser alice(1000, 1000);
+    mkfile(t, "alice");
+  }
+  AsUser bob(1001, 1001);
+  EXPECT_EQ(vfs->unlink(t, "alice").error(), -EPERM);
+  mkfile(t, "bob");
+  EXPECT_TRUE(vfs->unlink(t, "bob").ok());
+}
+
+TEST_F(NamespaceTest, SetgidDirectoryIsInherited) {
+  const core::Ino g = mkdir(kRootIno, "g", 02777);
+  ASSERT_TRUE(vfs->setattr(g, {.valid = core::kSetGid, .gid = 50}, nullptr).ok());
+  AsUser user(1000, 1000);
+  auto f = vfs->mknod(g, "f", S_IFREG | 0644, 0);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->attr.st_gid, 50u);
+  auto d = vfs->mkdir(g, "sub", 0755);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->attr.st_gid, 50u);
+  EXPECT_TRUE(d->attr.st_mode & S_ISGID);
+}
+
+TEST_F(NamespaceTest, PathLookupFollowsSymlinksAndStopsLoops) {
+  const core::Ino a = mkdir(kRootIno, "a");
+  const core::Ino b = mkdir(a, "b");
+  ASSERT_TRUE(vfs->symlink(kRootIno, "lb", "a/b").ok());
+  ASSERT_TRUE(vfs->symlink(kRootIno, "abs", "/a").ok());
+  ASSERT_TRUE(vfs->symlink(kRootIno, "loop1", "loop2").ok());
+  ASSERT_TRUE(vfs->symlink(kRootIno, "loop2", "loop1").ok());
+  EXPECT_EQ(*vfs->path_lookup("/a/b"), b);
+  EXPECT_EQ(*vfs->path_lookup("/lb"), b);
+  EXPECT_EQ(*vfs->path_lookup("/abs/b/.."), a);
+  EXPECT_EQ(*vfs->path_lookup("/a/b/../../a/./b/"), b);
+  EXPECT_EQ(vfs->path_lookup("/loop1").error(), -ELOOP);
+  EXPECT_NE(*vfs->path_lookup("/lb", /*follow_last=*/false), b);
+  EXPECT_EQ(vfs->path_lookup("/a/nope").error(), -ENOENT);
+  mkfile(a, "f");
+  EXPECT_EQ(vfs->path_lookup("/a/f/x").error(), -ENOTDIR);
+  EXPECT_EQ(vfs->path_lookup("/a/f/").error(), -ENOTDIR);
+  EXPECT_EQ(vfs->path_lookup("rel").error(), -EINVAL);
+}
+
+// Under the 3.x profile (i_mutex), ->lookup runs with the directory locked exclusive.
+TEST_F(NamespaceTest, ProfileDecidesLookupMode) {
+  core::MountOptions opts;
+  opts.size_bytes = 1 << 20;
+  opts.profile = "3.x";
+  remount(opts);
+  mkdir(kRootIno, "a");
+  auto ev = record_locks([&] { ASSERT_TRUE(vfs->lookup(kRootIno, "a").ok()); });
+  ASSERT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(ev[0].mode, Mode::kExclusive);
+  const ct::Row* row = ct::find_row(ct::Profile::kV3, "inode_operations", "lookup");
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(ct::required(*row, ct::Role::kDir, ct::LockId::kIRwsem), ct::Req::kExclusive);
+
+  opts.profile = "5.x";
+  remount(opts);
+  mkdir(kRootIno, "a");
+  ev = record_locks([&] { ASSERT_TRUE(vfs->lookup(kRootIno, "a").ok()); });
+  ASSERT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(ev[0].mode, Mode::kShared);
+  EXPECT_EQ(core::Vfs::mount({.profile = "2.4"}).error(), -EINVAL);
+}
+
+}  // namespace
+}  // namespace lockfs::testing
