@@ -80,7 +80,7 @@ Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len, bool write)
       }
       faults_mmap_.fetch_add(1, std::memory_order_relaxed);
     }
-    auto unlock = [&] {
+    auto unlock = [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
       if (vma_locked) vma_end_read(vma);
       else mmap_read_unlock();
     };

@@ -221,7 +221,8 @@ std::string Mm::dump() const {
 
 Result<uint64_t> Mm::get_unmapped_area(uint64_t len) const {
   const uint64_t hi = base_ + size_;
-  auto scan = [&](uint64_t cand) -> uint64_t {
+  // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: the lambda runs under this function's mmap_lock.
+  auto scan = [&](uint64_t cand) LOCKFS_NO_THREAD_SAFETY_ANALYSIS -> uint64_t {
     VmArea* v = find_vma(cand);
     while (cand + len <= hi) {
       if (!v || v->vm_start >= cand + len) return cand;
