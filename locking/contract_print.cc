@@ -107,8 +107,12 @@ bool same_rules(const std::vector<LockRule>& a, const std::vector<LockRule>& b) 
 // are not differences: the rows hold LockIds, and the header of the diff lists the renames.
 bool rules_differ(const Row& a, const Row& b) {
   return !same_rules(a.locks, b.locks) || !same_rules(a.takes, b.takes) ||
-         a.may_block != b.may_block || a.folio != b.folio || std::strcmp(a.note, b.note) != 0;
+         a.may_block != b.may_block || a.folio != b.folio;
 }
+
+// Notes are compared apart from the rules: "yes (both)" vs "exclusive (both)" is a change of
+// words, and is listed as such rather than as a changed rule.
+bool note_differs(const Row& a, const Row& b) { return std::strcmp(a.note, b.note) != 0; }
 
 void print_version(std::ostream& os, Profile p, const Row& r) {
   os << "      " << std::left << std::setw(9) << (std::string(profile_name(p)) + ":") << r.op
@@ -137,12 +141,16 @@ const char* renamed_counterpart(std::string_view table, std::string_view op, Pro
 // Prints the differences in one table; false when there are none.
 bool print_table_diff(std::ostream& os, std::string_view table, Profile a, Profile b) {
   std::vector<const Row*> only_a, only_b;
-  std::vector<std::pair<const Row*, const Row*>> renamed, changed;
+  std::vector<std::pair<const Row*, const Row*>> renamed, changed, reworded;
   std::set<std::string_view> paired_b;
   for (const Row& r : rows(a)) {
     if (table != r.table) continue;
     if (const Row* other = find_row(b, table, r.op)) {
-      if (rules_differ(r, *other)) changed.emplace_back(&r, other);
+      if (rules_differ(r, *other)) {
+        changed.emplace_back(&r, other);
+      } else if (note_differs(r, *other)) {
+        reworded.emplace_back(&r, other);
+      }
     } else if (const char* o = renamed_counterpart(table, r.op, a, b, paired_b)) {
       paired_b.insert(o);
       renamed.emplace_back(&r, find_row(b, table, o));
@@ -155,7 +163,9 @@ bool print_table_diff(std::ostream& os, std::string_view table, Profile a, Profi
       only_b.push_back(&r);
     }
   }
-  if (only_a.empty() && only_b.empty() && renamed.empty() && changed.empty()) return false;
+  if (only_a.empty() && only_b.empty() && renamed.empty() && changed.empty() && reworded.empty()) {
+    return false;
+  }
   os << "== " << table << " ==\n";
   auto list = [&](Profile p, const std::vector<const Row*>& only) {
     if (only.empty()) return;
@@ -166,7 +176,8 @@ bool print_table_diff(std::ostream& os, std::string_view table, Profile a, Profi
   list(b, only_b);
   for (const auto& [ra, rb] : renamed) {
     os << "  renamed " << ra->op << " (" << profile_name(a) << ") / " << rb->op << " ("
-       << profile_name(b) << ")" << (rules_differ(*ra, *rb) ? ", rules differ" : "") << ":\n";
+       << profile_name(b) << ")" << (rules_differ(*ra, *rb) ? ", rules differ" : "")
+       << (note_differs(*ra, *rb) ? ", note differs" : "") << ":\n";
     print_version(os, a, *ra);
     print_version(os, b, *rb);
   }
@@ -174,6 +185,13 @@ bool print_table_diff(std::ostream& os, std::string_view table, Profile a, Profi
     os << "  changed " << ra->op << ":\n";
     print_version(os, a, *ra);
     print_version(os, b, *rb);
+  }
+  for (const auto& [ra, rb] : reworded) {
+    os << "  note only " << ra->op << ":\n";
+    os << "      " << std::left << std::setw(9) << (std::string(profile_name(a)) + ":")
+       << (ra->note[0] != '\0' ? ra->note : "(none)") << '\n';
+    os << "      " << std::left << std::setw(9) << (std::string(profile_name(b)) + ":")
+       << (rb->note[0] != '\0' ? rb->note : "(none)") << '\n';
   }
   return true;
 }

@@ -236,7 +236,7 @@ std::string diff(Profile a, Profile b) {
 
 // The lines of `text` from the one starting with `start` (after leading blanks) up to, not
 // including, the next line that starts a new entry ("  changed", "  only in", "  renamed",
-// "== ").
+// "  note only", "== ").
 std::string entry(const std::string& text, const std::string& start) {
   std::istringstream in(text);
   std::string line, out;
@@ -244,7 +244,8 @@ std::string entry(const std::string& text, const std::string& start) {
   while (std::getline(in, line)) {
     std::string trimmed = line.substr(std::min(line.find_first_not_of(' '), line.size()));
     bool header = line.rfind("  changed", 0) == 0 || line.rfind("  only in", 0) == 0 ||
-                  line.rfind("  renamed", 0) == 0 || line.rfind("== ", 0) == 0;
+                  line.rfind("  renamed", 0) == 0 || line.rfind("  note only", 0) == 0 ||
+                  line.rfind("== ", 0) == 0;
     if (inside && header) break;
     if (!inside && trimmed.rfind(start, 0) == 0) inside = true;
     if (inside) out += line + "\n";
@@ -549,6 +550,19 @@ TEST_F(Contract, DiffCurrentVs3xShowsLookupExclusiveToShared) {
   EXPECT_NE(d.find("3.x:     setxattr:"), std::string::npos);
   // Creating ops held i_mutex exclusive then and i_rwsem exclusive now: not a change.
   EXPECT_EQ(d.find("changed create"), std::string::npos);
+}
+
+TEST_F(Contract, DiffSeparatesRuleChangesFromRewording) {
+  const std::string d = diff(Profile::kV5, Profile::kV3);
+  // "exclusive (both)" (5.x) and "yes (both)" (3.x) state the same rule in other words.
+  EXPECT_EQ(d.find("changed link"), std::string::npos) << d;
+  const std::string link = entry(d, "note only link");
+  EXPECT_NE(link.find("exclusive (both)"), std::string::npos) << d;
+  EXPECT_NE(link.find("yes (both)"), std::string::npos);
+  EXPECT_NE(entry(d, "changed lookup").find("i_mutex(dir)=exclusive"), std::string::npos);
+  EXPECT_NE(entry(d, "renamed iterate (5.x) / readdir (3.x), rules differ").find("exclusive"),
+            std::string::npos)
+      << d;
 }
 
 TEST_F(Contract, DiffOfAProfileWithItselfIsEmpty) {
