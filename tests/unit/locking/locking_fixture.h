@@ -12,7 +12,11 @@
 #include <mutex>
 #include <thread>
 
+#include "locking/annotations.h"
+#include "locking/folio_flags.h"
 #include "locking/lock_class.h"
+#include "locking/mutex.h"
+#include "locking/rwsem.h"
 #include "locking/sync_point.h"
 #include "locking/tracer.h"
 #include "locking/validator.h"
@@ -71,6 +75,25 @@ class LockingTest : public ::testing::Test {
 template <typename Cond>
 void wait_until(Cond cond) {
   while (!cond()) std::this_thread::yield();
+}
+
+// Try-and-release probes: "could someone take it now?" without the analysis seeing a
+// conditional acquisition (a try-lock inside EXPECT_* would leave it unbalanced).
+inline bool can_down_read(RwSemaphore& s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (!s.down_read_trylock()) return false;
+  s.up_read();
+  return true;
+}
+inline bool can_down_write(RwSemaphore& s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (!s.down_write_trylock()) return false;
+  s.up_write();
+  return true;
+}
+template <typename L>  // Mutex, SpinLock, FolioFlags
+bool can_lock(L& l) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (!l.trylock()) return false;
+  l.unlock();
+  return true;
 }
 
 inline size_t count_kind(ViolationKind k) {

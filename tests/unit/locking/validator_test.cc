@@ -88,11 +88,13 @@ TEST_F(ValidatorTest, SameClassOtherInstanceSharedIsAllowed) {
 
 TEST_F(ValidatorTest, RecursiveAcquireOfSameInstance) {
   RwSemaphore sem(class_sem());
-  sem.down_read();
-  sem.down_read();  // succeeds (no writer waits), but could deadlock behind one: reported
-  EXPECT_EQ(count_kind(ViolationKind::kRecursive), 1u);
-  sem.up_read();
-  sem.up_read();
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {  // the analysis rightly rejects this statically
+    sem.down_read();
+    sem.down_read();  // succeeds (no writer waits), but could deadlock behind one: reported
+    EXPECT_EQ(count_kind(ViolationKind::kRecursive), 1u);
+    sem.up_read();
+    sem.up_read();
+  }();
 }
 
 TEST_F(ValidatorTest, ReleaseNotHeld) {
@@ -100,7 +102,7 @@ TEST_F(ValidatorTest, ReleaseNotHeld) {
   set_validate_mode(ValidateMode::kOff);
   m.lock();  // taken while the validator did not look
   set_validate_mode(ValidateMode::kWarn);
-  m.unlock();
+  m.unlock();  // the analysis sees the pair; only the runtime validator missed the lock
   EXPECT_EQ(count_kind(ViolationKind::kReleaseNotHeld), 1u);
   EXPECT_FALSE(m.is_locked());
 }
@@ -113,8 +115,7 @@ TEST_F(ValidatorTest, SleepUnderSpinlock) {
   inner.lock();  // spinning under a spinlock is fine
   inner.unlock();
   EXPECT_EQ(violation_count(), 0u);
-  ASSERT_TRUE(m.trylock());  // a trylock never sleeps
-  m.unlock();
+  EXPECT_TRUE(testing::can_lock(m));  // a trylock never sleeps
   EXPECT_EQ(violation_count(), 0u);
   m.lock();  // a sleeping acquire
   EXPECT_EQ(count_kind(ViolationKind::kSleepUnderSpinlock), 1u);
@@ -125,12 +126,12 @@ TEST_F(ValidatorTest, SleepUnderSpinlock) {
 TEST_F(ValidatorTest, ThreadExitHoldingLocks) {
   Mutex m(class_a());
   const uint64_t before = violation_count();
-  std::thread t([&] { m.lock(); });  // returns holding it
+  std::thread t([&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS { m.lock(); });  // returns holding it
   t.join();
   EXPECT_EQ(violation_count(), before + 1);
   EXPECT_EQ(count_kind(ViolationKind::kExitHoldingLocks), 1u);
   set_validate_mode(ValidateMode::kOff);  // we release a lock we never took: quietly
-  m.unlock();
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS { m.unlock(); }();
 }
 
 TEST_F(ValidatorTest, AssertHeldFailures) {
