@@ -166,6 +166,7 @@ class Mm {
     VmObject* obj;
     VmOperations* ops;
     VmArea* src;
+    bool force_new = false;  // munmap's remainders: new VMAs, as __split_vma makes them
   };
 
   // Replaces the VMAs of `window` (address order) by `final` (address order, merged): plans

@@ -60,7 +60,7 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
     for (VmArea* w : window) {
       if (!intersects(w, final[i].start, final[i].end)) continue;
       is_split[i] = true;  // continues an existing VMA (if it gets a new object: a split)
-      if (!claimed.count(w)) {
+      if (!final[i].force_new && !claimed.count(w)) {
         use[i] = w;
         claimed.insert(w);
         break;
@@ -163,9 +163,15 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
   }
   for (VmArea* w : window) {
     if (claimed.count(w)) continue;
-    bool merged_away = false;
-    for (const Piece& p : final) merged_away |= intersects(w, p.start, p.end);
-    if (!merged_away && w->vm_ops) w->vm_ops->close(*w);  // unmapped: ->close
+    // Wholly covered by the new layout: merged away (no ->close, as in vma_merge). Else some
+    // of it is unmapped: it is the VMA munmap gathered, and it is closed.
+    uint64_t covered = 0;
+    for (const Piece& p : final) {
+      if (intersects(w, p.start, p.end)) {
+        covered += std::min(w->vm_end, p.end) - std::max(w->vm_start, p.start);
+      }
+    }
+    if (covered < w->vm_end - w->vm_start && w->vm_ops) w->vm_ops->close(*w);
     delete w;
   }
   for (auto [a, b] : give_back) reserve_memory(a, b);
@@ -208,12 +214,14 @@ Result<void> Mm::do_munmap(uint64_t addr, uint64_t len) {
   if (first->vm_start < addr) {
     Piece p = piece_of(first);
     p.end = addr;
+    p.force_new = true;
     final.push_back(p);
   }
   if (last->vm_end > end) {
     Piece p = piece_of(last);
     p.pgoff = last->pgoff_of(end);
     p.start = end;
+    p.force_new = true;
     final.push_back(p);
   }
   auto r = rewrite(window, std::move(final), 0);
