@@ -17,6 +17,7 @@
 #include "fs/ctl_protocol.h"
 #include "fs/log.h"
 #include "locking/contract.h"
+#include "locking/inject.h"
 #include "locking/tracer.h"
 #include "locking/validator.h"
 
@@ -85,7 +86,9 @@ int cmd_stats(Daemon& d, const std::vector<std::string>&, std::ostream& out) {
   out << "validate: " << locking::validate_mode_name(locking::validate_mode()) << "\n";
   out << "trace: " << (locking::tracer_enabled() ? "on" : "off") << "\n";
   out << "live_inodes: " << d.vfs().live_inodes() << "\n";
-  out << "inflight_requests: " << d.inflight() << "\n";
+  auto inflight = d.inflight_ops();
+  out << "inflight_requests: " << inflight.size() << "\n";
+  for (const auto& r : inflight) out << "inflight: " << r << "\n";
   out << "violations: " << locking::violation_count() << "\n";
   auto st = d.vfs().statfs(core::kRootIno);
   if (st.ok()) {
@@ -101,6 +104,47 @@ int cmd_stats(Daemon& d, const std::vector<std::string>&, std::ostream& out) {
         << " interrupted=" << s->interrupted.load() << "\n";
   }
   return 0;
+}
+
+// inject add SPEC... | list | del ID | clear  (locking/inject.h has the SPEC syntax)
+int cmd_inject(Daemon&, const std::vector<std::string>& args, std::ostream& out) {
+  namespace inject = locking::inject;
+  std::string sub = args.size() > 1 ? args[1] : "list";
+  if (sub == "add") {
+    std::string spec;
+    for (size_t i = 2; i < args.size(); i++) spec += (i > 2 ? " " : "") + args[i];
+    auto rule = inject::parse(spec);
+    if (!rule.ok()) {
+      out << "bad rule '" << spec << "' (see locking/inject.h for the syntax)\n";
+      return 2;
+    }
+    auto id = inject::add(*rule);
+    if (!id.ok()) {
+      out << "cannot add rule: " << strerror(-id.error()) << "\n";
+      return 2;
+    }
+    out << *id << "\n";
+    return 0;
+  }
+  if (sub == "list") {
+    for (const auto& line : inject::list()) out << line << "\n";
+    return 0;
+  }
+  if ((sub == "del" || sub == "remove" || sub == "rm") && args.size() == 3) {
+    char* end = nullptr;
+    uint64_t id = strtoull(args[2].c_str(), &end, 10);
+    if (end == args[2].c_str() || *end != '\0' || !inject::remove(id).ok()) {
+      out << "no rule " << args[2] << "\n";
+      return 2;
+    }
+    return 0;
+  }
+  if (sub == "clear") {
+    inject::clear();
+    return 0;
+  }
+  out << "usage: inject add SPEC | list | del ID | clear\n";
+  return 2;
 }
 
 int cmd_help(Daemon&, const std::vector<std::string>&, std::ostream& out) {
@@ -119,6 +163,8 @@ void register_builtin_commands() {
   register_ctl_command("reset", "clear the trace, lock_stat and violations", cmd_reset);
   register_ctl_command("contract", "[OP]  the active profile's contract table", cmd_contract);
   register_ctl_command("stats", "live inodes, space, requests per op", cmd_stats);
+  register_ctl_command("inject", "add SPEC | list | del ID | clear  fault injection rules",
+                       cmd_inject);
   register_ctl_command("help", "list commands", cmd_help);
 }
 

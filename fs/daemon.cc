@@ -52,6 +52,15 @@ size_t Daemon::inflight() const {
   return n;
 }
 
+std::vector<std::string> Daemon::inflight_ops() const {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<std::string> out;
+  for (Request* r = head_; r; r = r->next) {
+    out.push_back(std::string(r->op_name()) + " pid=" + std::to_string(r->task().pid));
+  }
+  return out;
+}
+
 void Daemon::shutdown() {
   std::lock_guard<std::mutex> g(mu_);
   shutting_down_.store(true, std::memory_order_release);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "core/vfs.h"
@@ -50,6 +51,8 @@ class Daemon {
   void add_inflight(Request* r);
   void remove_inflight(Request* r);
   size_t inflight() const;
+  // "op pid" of each request in flight, for `lockfs-ctl stats`.
+  std::vector<std::string> inflight_ops() const;
   // Unmount/stop: sends a fatal signal to the task of every request in flight. Idempotent.
   void shutdown();
   bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }

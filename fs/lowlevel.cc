@@ -13,6 +13,7 @@
 #include "fs/log.h"
 #include "fs/ops/ops.h"
 #include "fs/request.h"
+#include "locking/inject.h"
 
 namespace lockfs::fs {
 namespace {
@@ -22,10 +23,17 @@ enum Flags : unsigned { kPlain = 0, kInterruptible = 1, kNoReply = 2 };
 // Runs `fn` (which ends with exactly one reply) for the request. The Request is destroyed
 // before an exception reply, so interrupt delivery is already unregistered by then.
 template <typename Fn>
-void serve(fuse_req_t req, OpStat& stat, unsigned flags, Fn&& fn) noexcept {
+void serve(fuse_req_t req, OpStat& stat, unsigned flags, uint64_t ino, Fn&& fn) noexcept {
   int e = 0;
   try {
-    Request r(req, stat, (flags & kInterruptible) != 0);
+    // Any op may sleep in an injected delay, so rules make every request interruptible.
+    Request r(req, stat, (flags & kInterruptible) != 0 || locking::inject::enabled());
+    // Fault injection (lockfs-ctl inject): a delay or a failure before the op takes a lock.
+    if (int rc = locking::inject::on_op_begin(stat.name, ino); rc < 0) {
+      if (flags & kNoReply) reply_none(r);
+      else reply_err(r, rc);
+      return;
+    }
     fn(r);
     return;
   } catch (const std::bad_alloc&) {
@@ -42,10 +50,11 @@ void serve(fuse_req_t req, OpStat& stat, unsigned flags, Fn&& fn) noexcept {
   else reply_err_raw(req, e);
 }
 
-#define LOCKFS_SERVE(name, flags, body)          \
-  do {                                           \
-    static OpStat stat_{name};                   \
-    serve(req, stat_, flags, [&](Request & r) body); \
+// ino: the inode the request is about, for ino= injection rules.
+#define LOCKFS_SERVE(name, flags, ino, body)                 \
+  do {                                                       \
+    static OpStat stat_{name};                               \
+    serve(req, stat_, flags, ino, [&](Request & r) body);    \
   } while (0)
 
 void ll_init(void* userdata, fuse_conn_info* conn) noexcept {
@@ -78,153 +87,153 @@ void ll_destroy(void* userdata) noexcept {
 }
 
 void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
-  LOCKFS_SERVE("lookup", kPlain, { reply(r, ops::lookup(r, parent, name)); });
+  LOCKFS_SERVE("lookup", kPlain, parent, { reply(r, ops::lookup(r, parent, name)); });
 }
 void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept {
-  LOCKFS_SERVE("forget", kNoReply, {
+  LOCKFS_SERVE("forget", kNoReply, ino, {
     ops::forget(r, ino, nlookup);
     reply_none(r);
   });
 }
 void ll_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexcept {
-  LOCKFS_SERVE("forget_multi", kNoReply, {
+  LOCKFS_SERVE("forget_multi", kNoReply, 0, {
     ops::forget_multi(r, count, forgets);
     reply_none(r);
   });
 }
 void ll_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
-  LOCKFS_SERVE("getattr", kPlain, { reply(r, ops::getattr(r, ino)); });
+  LOCKFS_SERVE("getattr", kPlain, ino, { reply(r, ops::getattr(r, ino)); });
 }
 void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                 fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("setattr", kInterruptible, { reply(r, ops::setattr(r, ino, attr, to_set, fi)); });
+  LOCKFS_SERVE("setattr", kInterruptible, ino, { reply(r, ops::setattr(r, ino, attr, to_set, fi)); });
 }
 void ll_readlink(fuse_req_t req, fuse_ino_t ino) noexcept {
-  LOCKFS_SERVE("readlink", kPlain, { reply(r, ops::readlink(r, ino)); });
+  LOCKFS_SERVE("readlink", kPlain, ino, { reply(r, ops::readlink(r, ino)); });
 }
 void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               dev_t rdev) noexcept {
-  LOCKFS_SERVE("mknod", kInterruptible, { reply(r, ops::mknod(r, parent, name, mode, rdev)); });
+  LOCKFS_SERVE("mknod", kInterruptible, parent, { reply(r, ops::mknod(r, parent, name, mode, rdev)); });
 }
 void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept {
-  LOCKFS_SERVE("mkdir", kInterruptible, { reply(r, ops::mkdir(r, parent, name, mode)); });
+  LOCKFS_SERVE("mkdir", kInterruptible, parent, { reply(r, ops::mkdir(r, parent, name, mode)); });
 }
 void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
-  LOCKFS_SERVE("unlink", kInterruptible, { reply(r, ops::unlink(r, parent, name)); });
+  LOCKFS_SERVE("unlink", kInterruptible, parent, { reply(r, ops::unlink(r, parent, name)); });
 }
 void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
-  LOCKFS_SERVE("rmdir", kInterruptible, { reply(r, ops::rmdir(r, parent, name)); });
+  LOCKFS_SERVE("rmdir", kInterruptible, parent, { reply(r, ops::rmdir(r, parent, name)); });
 }
 void ll_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) noexcept {
-  LOCKFS_SERVE("symlink", kInterruptible, { reply(r, ops::symlink(r, link, parent, name)); });
+  LOCKFS_SERVE("symlink", kInterruptible, parent, { reply(r, ops::symlink(r, link, parent, name)); });
 }
 void ll_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
                const char* newname, unsigned int flags) noexcept {
-  LOCKFS_SERVE("rename", kInterruptible,
+  LOCKFS_SERVE("rename", kInterruptible, parent,
                { reply(r, ops::rename(r, parent, name, newparent, newname, flags)); });
 }
 void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) noexcept {
-  LOCKFS_SERVE("link", kInterruptible, { reply(r, ops::link(r, ino, newparent, newname)); });
+  LOCKFS_SERVE("link", kInterruptible, ino, { reply(r, ops::link(r, ino, newparent, newname)); });
 }
 void ll_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("open", kInterruptible, { reply(r, fi, ops::open(r, ino, fi)); });
+  LOCKFS_SERVE("open", kInterruptible, ino, { reply(r, fi, ops::open(r, ino, fi)); });
 }
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("read", kInterruptible, { reply(r, ops::read(r, ino, size, off, fi)); });
+  LOCKFS_SERVE("read", kInterruptible, ino, { reply(r, ops::read(r, ino, size, off, fi)); });
 }
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
               fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("write", kInterruptible, { reply(r, ops::write(r, ino, buf, size, off, fi)); });
+  LOCKFS_SERVE("write", kInterruptible, ino, { reply(r, ops::write(r, ino, buf, size, off, fi)); });
 }
 void ll_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_t off,
                   fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("write", kInterruptible, { reply(r, ops::write_buf(r, ino, bufv, off, fi)); });
+  LOCKFS_SERVE("write", kInterruptible, ino, { reply(r, ops::write_buf(r, ino, bufv, off, fi)); });
 }
 void ll_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("flush", kPlain, { reply(r, ops::flush(r, ino, fi)); });
+  LOCKFS_SERVE("flush", kPlain, ino, { reply(r, ops::flush(r, ino, fi)); });
 }
 void ll_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("release", kPlain, { reply(r, ops::release(r, ino, fi)); });
+  LOCKFS_SERVE("release", kPlain, ino, { reply(r, ops::release(r, ino, fi)); });
 }
 void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("fsync", kInterruptible, { reply(r, ops::fsync(r, ino, datasync, fi)); });
+  LOCKFS_SERVE("fsync", kInterruptible, ino, { reply(r, ops::fsync(r, ino, datasync, fi)); });
 }
 void ll_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("opendir", kPlain, { reply(r, fi, ops::opendir(r, ino, fi)); });
+  LOCKFS_SERVE("opendir", kPlain, ino, { reply(r, fi, ops::opendir(r, ino, fi)); });
 }
 void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("readdir", kInterruptible,
+  LOCKFS_SERVE("readdir", kInterruptible, ino,
                { reply(r, ops::readdir(r, ino, size, off, fi, false)); });
 }
 void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("readdirplus", kInterruptible,
+  LOCKFS_SERVE("readdirplus", kInterruptible, ino,
                { reply(r, ops::readdir(r, ino, size, off, fi, true)); });
 }
 void ll_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("releasedir", kPlain, { reply(r, ops::releasedir(r, ino, fi)); });
+  LOCKFS_SERVE("releasedir", kPlain, ino, { reply(r, ops::releasedir(r, ino, fi)); });
 }
 void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("fsyncdir", kInterruptible, { reply(r, ops::fsyncdir(r, ino, datasync, fi)); });
+  LOCKFS_SERVE("fsyncdir", kInterruptible, ino, { reply(r, ops::fsyncdir(r, ino, datasync, fi)); });
 }
 void ll_statfs(fuse_req_t req, fuse_ino_t ino) noexcept {
-  LOCKFS_SERVE("statfs", kPlain, { reply(r, ops::statfs(r, ino)); });
+  LOCKFS_SERVE("statfs", kPlain, ino, { reply(r, ops::statfs(r, ino)); });
 }
 void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                  int flags) noexcept {
-  LOCKFS_SERVE("setxattr", kInterruptible,
+  LOCKFS_SERVE("setxattr", kInterruptible, ino,
                { reply(r, ops::setxattr(r, ino, name, value, size, flags)); });
 }
 void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
-  LOCKFS_SERVE("getxattr", kPlain, { reply(r, ops::getxattr(r, ino, name, size)); });
+  LOCKFS_SERVE("getxattr", kPlain, ino, { reply(r, ops::getxattr(r, ino, name, size)); });
 }
 void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
-  LOCKFS_SERVE("listxattr", kPlain, { reply(r, ops::listxattr(r, ino, size)); });
+  LOCKFS_SERVE("listxattr", kPlain, ino, { reply(r, ops::listxattr(r, ino, size)); });
 }
 void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) noexcept {
-  LOCKFS_SERVE("removexattr", kInterruptible, { reply(r, ops::removexattr(r, ino, name)); });
+  LOCKFS_SERVE("removexattr", kInterruptible, ino, { reply(r, ops::removexattr(r, ino, name)); });
 }
 void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) noexcept {
-  LOCKFS_SERVE("access", kPlain, { reply(r, ops::access(r, ino, mask)); });
+  LOCKFS_SERVE("access", kPlain, ino, { reply(r, ops::access(r, ino, mask)); });
 }
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("create", kInterruptible, { reply(r, fi, ops::create(r, parent, name, mode, fi)); });
+  LOCKFS_SERVE("create", kInterruptible, parent, { reply(r, fi, ops::create(r, parent, name, mode, fi)); });
 }
 void ll_getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock) noexcept {
-  LOCKFS_SERVE("getlk", kPlain, { reply(r, ops::getlk(r, ino, fi, lock)); });
+  LOCKFS_SERVE("getlk", kPlain, ino, { reply(r, ops::getlk(r, ino, fi, lock)); });
 }
 void ll_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock,
               int sleep) noexcept {
-  LOCKFS_SERVE("setlk", kInterruptible, { reply(r, ops::setlk(r, ino, fi, lock, sleep)); });
+  LOCKFS_SERVE("setlk", kInterruptible, ino, { reply(r, ops::setlk(r, ino, fi, lock, sleep)); });
 }
 void ll_flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) noexcept {
-  LOCKFS_SERVE("flock", kInterruptible, { reply(r, ops::flock(r, ino, fi, op)); });
+  LOCKFS_SERVE("flock", kInterruptible, ino, { reply(r, ops::flock(r, ino, fi, op)); });
 }
 void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                   fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("fallocate", kInterruptible,
+  LOCKFS_SERVE("fallocate", kInterruptible, ino,
                { reply(r, ops::fallocate(r, ino, mode, off, len, fi)); });
 }
 void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info* fi_in,
                         fuse_ino_t ino_out, off_t off_out, fuse_file_info* fi_out, size_t len,
                         int flags) noexcept {
-  LOCKFS_SERVE("copy_file_range", kInterruptible, {
+  LOCKFS_SERVE("copy_file_range", kInterruptible, ino_in, {
     reply(r, ops::copy_file_range(r, ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags));
   });
 }
 void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) noexcept {
-  LOCKFS_SERVE("lseek", kPlain, { reply(r, ops::lseek(r, ino, off, whence, fi)); });
+  LOCKFS_SERVE("lseek", kPlain, ino, { reply(r, ops::lseek(r, ino, off, whence, fi)); });
 }
 void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file_info* fi,
               unsigned flags, const void* in_buf, size_t in_bufsz, size_t out_bufsz) noexcept {
-  LOCKFS_SERVE("ioctl", kInterruptible, {
+  LOCKFS_SERVE("ioctl", kInterruptible, ino, {
     reply(r, ops::ioctl(r, ino, cmd, fi, flags, in_buf, in_bufsz, out_bufsz));
   });
 }
 void ll_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, fuse_pollhandle* ph) noexcept {
-  LOCKFS_SERVE("poll", kPlain, { reply(r, ops::poll(r, ino, fi, ph)); });
+  LOCKFS_SERVE("poll", kPlain, ino, { reply(r, ops::poll(r, ino, fi, ph)); });
 }
 
 #undef LOCKFS_SERVE

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -50,7 +51,8 @@ int serve(fs::Daemon& d, fuse_args* args, const std::string& canonical) {
         fuse_loop_config* cfg = fuse_loop_cfg_create();
         fuse_loop_cfg_set_clone_fd(cfg, static_cast<unsigned>(o.clone_fd));
         fuse_loop_cfg_set_max_threads(cfg, o.max_threads);
-        fuse_loop_cfg_set_idle_threads(cfg, o.max_idle_threads);
+        // UINT_MAX: -o max_idle_threads not given; libfuse keeps its default.
+        if (o.max_idle_threads != UINT_MAX) fuse_loop_cfg_set_idle_threads(cfg, o.max_idle_threads);
         rc = fuse_session_loop_mt(se, cfg);
         fuse_loop_cfg_destroy(cfg);
       }

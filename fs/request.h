@@ -24,6 +24,7 @@ class Request {
   core::Vfs& vfs() { return daemon_.vfs(); }
   const Options& options() const { return daemon_.options(); }
   locking::Task& task() { return task_; }
+  const char* op_name() const { return stat_.name; }  // fixed, unlike task().op
   const fuse_ctx& ctx() const { return *ctx_; }
 
   // Called by dispatch right before the one reply: stops interrupt delivery (waiting for a

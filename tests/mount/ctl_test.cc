@@ -1,0 +1,169 @@
+// The control interface and the command line, against a real mount: Chrome trace dumps show
+// mkdir taking the parent's i_rwsem exclusive and lookup taking it shared; stats, contract,
+// violations, reset; trace_file at unmount; --help, bad options, and mounting through
+// mount.fuse3 (`mount -t fuse.lockfs`).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "tests/mount/mount_fixture.h"
+
+namespace lockfs::mount_test {
+namespace {
+
+using Ctl = MountTest;
+
+// Python: does the Chrome trace in `file` hold an i_rwsem slice taken by `op` on object
+// `ino` in `mode`? Prints "yes" or what it saw.
+std::string trace_has(const std::string& file, const std::string& op, ino_t ino,
+                      const std::string& mode) {
+  std::string py =
+      "import json,sys\n"
+      "t=json.load(open(sys.argv[1]))\n"
+      "ev=[e for e in t['traceEvents'] if e.get('ph')=='B' and e.get('cat')=='lock']\n"
+      "hit=[e for e in ev if e['name'].startswith('i_rwsem') and e['args'].get('op')==sys.argv[2]"
+      " and e['args'].get('object')==int(sys.argv[3]) and e['args'].get('mode')==sys.argv[4]]\n"
+      "print('yes' if hit else 'no: ' + repr(sorted({(e['name'],e['args'].get('op'),"
+      "e['args'].get('object'),e['args'].get('mode')) for e in ev})[:40]))\n";
+  return sh("python3 -c " + quote(py) + " " + quote(file) + " " + op + " " +
+            std::to_string(ino) + " " + mode)
+      .out;
+}
+
+TEST_F(Ctl, ChromeTraceShowsMkdirExclusiveAndLookupShared) {
+  ASSERT_EQ(mkdir(path("parent").c_str(), 0755), 0);
+  struct stat st;
+  ASSERT_EQ(stat(path("parent").c_str(), &st), 0);
+  ASSERT_EQ(ctl("reset").status, 0);
+  ASSERT_EQ(mkdir(path("parent/child").c_str(), 0755), 0);
+  struct stat tmp;
+  EXPECT_EQ(stat(path("parent/absent").c_str(), &tmp), -1);  // a negative lookup
+  std::string file = dir_ + "/trace.json";
+  Cmd dump = sh(kBin + "/lockfs-ctl " + quote(mnt_) + " trace --format=chrome > " + quote(file),
+                false);
+  ASSERT_EQ(dump.status, 0) << dump.out;
+  EXPECT_EQ(trace_has(file, "mkdir", st.st_ino, "exclusive"), "yes\n");
+  EXPECT_EQ(trace_has(file, "lookup", st.st_ino, "shared"), "yes\n");
+  // The other formats work too.
+  Cmd text = ctl("trace --format=text");
+  EXPECT_EQ(text.status, 0);
+  EXPECT_NE(text.out.find("mkdir"), std::string::npos);
+  Cmd jsonl = ctl("trace --format=jsonl");
+  EXPECT_EQ(jsonl.status, 0);
+  EXPECT_EQ(jsonl.out.substr(0, 1), "{");
+  EXPECT_EQ(ctl("trace --format=nope").status, 2);
+}
+
+TEST_F(Ctl, StatsContractViolationsResetLockstat) {
+  ASSERT_TRUE(write_file(path("f"), "x"));
+  Cmd stats = ctl("stats");
+  ASSERT_EQ(stats.status, 0) << stats.out;
+  EXPECT_NE(stats.out.find("live_inodes: "), std::string::npos);
+  EXPECT_NE(stats.out.find("profile: current"), std::string::npos);
+  EXPECT_NE(stats.out.find("validate: strict"), std::string::npos);
+  EXPECT_NE(stats.out.find("  create calls="), std::string::npos);
+  Cmd c = ctl("contract");
+  EXPECT_EQ(c.status, 0);
+  EXPECT_NE(c.out.find("lookup"), std::string::npos);
+  Cmd v = ctl("violations");
+  EXPECT_EQ(v.status, 0) << v.out;
+  EXPECT_NE(v.out.find("violations: 0"), std::string::npos);
+  EXPECT_EQ(ctl("lockstat").status, 0);
+  EXPECT_EQ(ctl("reset").status, 0);
+  EXPECT_EQ(ctl("help").status, 0);
+  Cmd bad = ctl("no-such-command");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.out.find("unknown command"), std::string::npos);
+  Cmd inj = ctl("inject list");
+  EXPECT_EQ(inj.status, 0) << inj.out;
+}
+
+TEST_F(Ctl, InjectedFailureReachesTheCaller) {
+  Cmd add = ctl("inject add op=mkdir fail=EIO count=1");
+  ASSERT_EQ(add.status, 0) << add.out;
+  errno = 0;
+  EXPECT_EQ(mkdir(path("d").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_EQ(mkdir(path("d").c_str(), 0755), 0);  // count=1: only once
+  EXPECT_EQ(ctl("inject clear").status, 0);
+}
+
+TEST_F(Ctl, OnlyTheMountingUserMayConnect) {
+  int rc = in_child([&] {
+    if (setresgid(1000, 1000, 1000) != 0 || setresuid(1000, 1000, 1000) != 0) return 100;
+    Cmd c = sh(kBin + "/lockfs-ctl " + quote(mnt_) + " stats");
+    return c.status == 2 ? 0 : 1;
+  });
+  EXPECT_EQ(rc, 0);
+}
+
+TEST_F(Ctl, TraceFileWrittenAtUnmount) {
+  // Remount with trace_file: the first mount is unmounted cleanly first.
+  ASSERT_EQ(unmount(), 0) << read_file(log_);
+  std::string file = dir_ + "/final.json";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = ::open(log_.c_str(), O_WRONLY | O_APPEND);
+    dup2(fd, 2);
+    std::string bin = kBin + "/lockfs";
+    std::string o = "validate=strict,trace=4096,trace_file=" + file;
+    execl(bin.c_str(), "lockfs", "-f", mnt_.c_str(), "-o", o.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  daemon_ = pid;
+  for (int i = 0; i < 1000 && !is_mounted(mnt_); i++) usleep(10000);
+  ASSERT_TRUE(is_mounted(mnt_)) << read_file(log_);
+  ASSERT_EQ(mkdir(path("x").c_str(), 0755), 0);
+  ASSERT_EQ(unmount(), 0) << read_file(log_);
+  Cmd check = sh("python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); "
+                 "print(len(t[\"traceEvents\"]) > 0)' " + quote(file));
+  EXPECT_EQ(check.out, "True\n") << check.out;
+}
+
+TEST(LockfsCommandLine, HelpAndBadOptions) {
+  Cmd help = sh(kBin + "/lockfs --help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("validate="), std::string::npos);
+  EXPECT_NE(help.out.find("contract="), std::string::npos);
+  const char* bad[] = {"-o validate=bogus", "-o size=12q", "-o contract=2.4",
+                       "-o trace=maybe", "-o log_level=loud", "-o no_such_option"};
+  for (const char* b : bad) {
+    Cmd c = sh(kBin + "/lockfs -f /tmp " + b);
+    EXPECT_NE(c.status, 0) << b;
+    EXPECT_FALSE(c.out.empty()) << b;
+  }
+  Cmd none = sh(kBin + "/lockfs");
+  EXPECT_NE(none.status, 0);
+  Cmd table = sh(kBin + "/lockfs-ctl contract --profile=3.x");
+  EXPECT_EQ(table.status, 0);
+  EXPECT_FALSE(table.out.empty());
+  Cmd diff = sh(kBin + "/lockfs-ctl contract --diff 3.x current");
+  EXPECT_EQ(diff.status, 0);
+  EXPECT_FALSE(diff.out.empty());
+  EXPECT_EQ(sh(kBin + "/lockfs-ctl contract --profile=9.x").status, 2);
+}
+
+TEST(LockfsCommandLine, MountThroughMountFuse3Helper) {
+  if (access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/fuse";
+  if (sh("command -v mount.fuse3").status != 0) GTEST_SKIP() << "no mount.fuse3";
+  char tmpl[] = "/tmp/lockfs-helper.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl, mnt = dir + "/mnt";
+  ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
+  // mount.fuse3 runs "lockfs lockfs MNT -o ..." from PATH and the daemon backgrounds itself.
+  Cmd m = sh("PATH=" + quote(kBin) + ":$PATH mount -t fuse.lockfs -o validate=strict lockfs " +
+             quote(mnt));
+  ASSERT_EQ(m.status, 0) << m.out;
+  ASSERT_TRUE(is_mounted(mnt));
+  EXPECT_TRUE(write_file(mnt + "/f", "via helper"));
+  EXPECT_EQ(read_file(mnt + "/f"), "via helper");
+  Cmd v = sh(kBin + "/lockfs-ctl " + quote(mnt) + " violations");
+  EXPECT_EQ(v.status, 0) << v.out;
+  EXPECT_EQ(sh("fusermount3 -u " + quote(mnt)).status, 0);
+  EXPECT_FALSE(is_mounted(mnt));
+  sh("rmdir " + quote(mnt) + " " + quote(dir));
+}
+
+}  // namespace
+}  // namespace lockfs::mount_test
