@@ -1,0 +1,131 @@
+// The checks that catch a broken caller: a memfs method entered without the locks its row
+// promises (kContract + the method's assert), two directory locks taken against the learned
+// order (kOrderCycle), and the mount's row table per profile.
+#include <gtest/gtest.h>
+
+#include "core/contract_scope.h"
+#include "core/memfs.h"
+#include "core/namei.h"
+#include "core/super.h"
+#include "core/vfs.h"
+#include "tests/support/core_fixture.h"
+
+namespace lockfs::testing {
+namespace {
+
+using core::kRootIno;
+using locking::Subclass;
+using locking::ViolationKind;
+namespace ct = locking::contract;
+
+class ContractScopeTest : public CoreTest {
+ protected:
+  bool saw(ViolationKind k) {
+    for (const auto& v : violations()) {
+      if (v.kind == k) return true;
+    }
+    return false;
+  }
+};
+
+TEST_F(ContractScopeTest, MemfsMethodWithoutItsLockIsCaught) {
+  core::SuperBlock& sb = vfs->sb();
+  core::InodeAttr a;
+  a.mode = S_IFREG | 0644;
+  a.nlink = 1;
+  auto made = sb.new_inode(a);
+  ASSERT_TRUE(made.ok());
+  core::Inode* root = sb.s_root;
+  // Deliberately no root->i_rwsem: the row says "create: exclusive".
+  auto r = [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    return core::memfs::create(core::Op::kCreate, root, "bad", *made);
+  }();
+  EXPECT_TRUE(r.ok());  // the recording handler let it run on
+  EXPECT_TRUE(saw(ViolationKind::kContract));
+  bool mentions_create = false;
+  for (const auto& v : violations()) {
+    if (v.message.find("create") != std::string::npos) mentions_create = true;
+  }
+  EXPECT_TRUE(mentions_create);
+  clear_violations();
+  sb.iput(*made);
+  ASSERT_TRUE(vfs->unlink(kRootIno, "bad").ok());
+}
+
+TEST_F(ContractScopeTest, ContractCheckPassesWhenHeld) {
+  core::SuperBlock& sb = vfs->sb();
+  core::Inode* root = sb.s_root;
+  const locking::LockMap* m = &root->i_rwsem.map();
+  root->i_rwsem.down_write();
+  EXPECT_EQ(core::contract_check(sb.s_contract, core::Op::kMkdir,
+                                 {{ct::Role::kDir, ct::LockId::kIRwsem, m}}),
+            0);
+  root->i_rwsem.up_write();
+  root->i_rwsem.down_read();
+  // Shared is not enough for mkdir.
+  EXPECT_EQ(core::contract_check(sb.s_contract, core::Op::kMkdir,
+                                 {{ct::Role::kDir, ct::LockId::kIRwsem, m}}),
+            1);
+  // ... but is what lookup needs.
+  EXPECT_EQ(core::contract_check(sb.s_contract, core::Op::kLookup,
+                                 {{ct::Role::kDir, ct::LockId::kIRwsem, m}}),
+            0);
+  root->i_rwsem.up_read();
+  EXPECT_TRUE(saw(ViolationKind::kContract));
+  clear_violations();
+}
+
+TEST_F(ContractScopeTest, DirectoriesInTheWrongOrderAreAnOrderCycle) {
+  const core::Ino pa = mkdir(kRootIno, "a");
+  mkdir(pa, "b");
+  // rmdir teaches the validator "parent, then child".
+  ASSERT_TRUE(vfs->rmdir(pa, "b").ok());
+  const core::Ino pb = mkdir(pa, "b");
+  core::SuperBlock& sb = vfs->sb();
+  core::Inode* parent = sb.iget(pa);
+  core::Inode* child = sb.iget(pb);
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    child->i_rwsem.down_write(Subclass::kChild);
+    parent->i_rwsem.down_write(Subclass::kParent);  // against the learned order
+    parent->i_rwsem.up_write();
+    child->i_rwsem.up_write();
+  }();
+  EXPECT_TRUE(saw(ViolationKind::kOrderCycle));
+  clear_violations();
+  sb.iput(child);
+  sb.iput(parent);
+}
+
+TEST_F(ContractScopeTest, RowsResolvePerProfile) {
+  core::Contract now(ct::Profile::kCurrent);
+  core::Contract old(ct::Profile::kV3);
+  ASSERT_NE(now.row(core::Op::kIterate), nullptr);
+  EXPECT_STREQ(now.row(core::Op::kIterate)->op, "iterate_shared");
+  ASSERT_NE(old.row(core::Op::kIterate), nullptr);
+  EXPECT_STREQ(old.row(core::Op::kIterate)->op, "readdir");
+  EXPECT_EQ(now.mode(core::Op::kLookup, ct::Role::kDir, ct::LockId::kIRwsem),
+            locking::Mode::kShared);
+  EXPECT_EQ(old.mode(core::Op::kLookup, ct::Role::kDir, ct::LockId::kIRwsem),
+            locking::Mode::kExclusive);
+  EXPECT_EQ(now.mode(core::Op::kIterate, ct::Role::kFile, ct::LockId::kFPosLock),
+            locking::Mode::kExclusive);
+  for (size_t i = 0; i < core::kOpCount; ++i) {
+    EXPECT_NE(now.row(static_cast<core::Op>(i)), nullptr) << core::op_name(static_cast<core::Op>(i));
+  }
+}
+
+TEST_F(ContractScopeTest, IsSubdirWalksDotDot) {
+  const core::Ino a = mkdir(kRootIno, "a");
+  const core::Ino b = mkdir(a, "b");
+  const core::Ino c = mkdir(b, "c");
+  core::SuperBlock& sb = vfs->sb();
+  EXPECT_TRUE(core::is_subdir(sb, c, a));
+  EXPECT_TRUE(core::is_subdir(sb, c, c));
+  EXPECT_FALSE(core::is_subdir(sb, a, c));
+  EXPECT_EQ(core::d_ancestor(sb, a, c), b);
+  EXPECT_EQ(core::d_ancestor(sb, kRootIno, c), a);
+  EXPECT_EQ(core::d_ancestor(sb, c, a), 0u);
+}
+
+}  // namespace
+}  // namespace lockfs::testing
