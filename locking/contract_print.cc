@@ -200,16 +200,17 @@ bool print_table_diff(std::ostream& os, std::string_view table, Profile a, Profi
 
 void print_table(std::ostream& os, Profile p, std::string_view only) {
   std::vector<std::string_view> tables;  // in the order of the text
-  size_t n = 0;
+  size_t n = 0, exercised = 0;
   for (const Row& r : rows(p)) {
     if (!row_matches(r, only)) continue;
     ++n;
+    exercised += r.exercised ? 1 : 0;
     if (std::find(tables.begin(), tables.end(), r.table) == tables.end()) {
       tables.push_back(r.table);
     }
   }
   os << "locking contract, profile " << profile_name(p) << " (" << profile_source(p) << "): " << n
-     << " row" << (n == 1 ? "" : "s") << '\n';
+     << " row" << (n == 1 ? "" : "s") << ", " << exercised << " exercised on FUSE\n";
   for (std::string_view table : tables) {
     std::vector<const Row*> selected;
     for (const Row& r : rows(p)) {

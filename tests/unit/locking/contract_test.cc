@@ -467,15 +467,16 @@ TEST_F(Contract, PrintTableContainsEveryOp) {
   print_table(v3, Profile::kV3, "lookup");
   EXPECT_NE(v3.str().find("i_mutex(dir)=exclusive"), std::string::npos) << v3.str();
   EXPECT_EQ(v3.str().find("i_rwsem"), std::string::npos);
-  EXPECT_NE(v3.str().find("1 row\n"), std::string::npos);
+  EXPECT_NE(v3.str().find("1 row, 1 exercised on FUSE\n"), std::string::npos);
 }
 
 TEST_F(Contract, PrintTableFiltersByOpOrTableOp) {
   std::ostringstream all_opens, one_open;
   print_table(all_opens, Profile::kCurrent, "open");
   print_table(one_open, Profile::kCurrent, "vm_operations_struct.open");
-  EXPECT_NE(all_opens.str().find("3 rows"), std::string::npos) << all_opens.str();
-  EXPECT_NE(one_open.str().find("1 row\n"), std::string::npos);
+  EXPECT_NE(all_opens.str().find("3 rows, 2 exercised on FUSE"), std::string::npos)
+      << all_opens.str();
+  EXPECT_NE(one_open.str().find("1 row, 1 exercised on FUSE\n"), std::string::npos);
   EXPECT_NE(one_open.str().find("mmap_lock(mm)=write"), std::string::npos) << one_open.str();
   EXPECT_EQ(one_open.str().find("file_operations"), std::string::npos);
   std::ostringstream rename;
