@@ -8,6 +8,7 @@ the base reading, so libfuse's worker threads and their request buffers (a fixed
 per-inode or per-byte one) are already counted in the base.
 """
 import os
+import resource
 
 from bench_lib.mounts import MountError, proc_status_kib
 from bench_lib.workloads import WorkloadError
@@ -18,9 +19,12 @@ def _measure(make_fs, warmup, load):
     try:
         fs.mount()
         fs.check()
-        warmup(fs)
-        base = proc_status_kib(fs.pid, "VmHWM")
-        units = load(fs)
+        try:
+            warmup(fs)
+            base = proc_status_kib(fs.pid, "VmHWM")
+            units = load(fs)
+        except (WorkloadError, OSError) as e:
+            raise WorkloadError(f"{e}{fs.daemon_status()}") from e
         fs.check()
         peak = proc_status_kib(fs.pid, "VmHWM")
         return base, peak, units
@@ -45,7 +49,15 @@ def measure(ctx, make_fs):
             ctx.current_fs = fs
             ctx.fsops("mkfiles", d, 1000)
             ctx.fsops("rmfiles", d, 1000)
-        base, peak, _ = _measure(make_fs, files_warmup, files)
+        try:
+            base, peak, _ = _measure(make_fs, files_warmup, files)
+        except WorkloadError as e:
+            # Still give a per-inode figure: a daemon that keeps an fd per inode dies at
+            # RLIMIT_NOFILE, so retry below it and say so.
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            out["files_error"] = f"{n} files: {e}"
+            n = min(n // 2, limit * 3 // 4)
+            base, peak, _ = _measure(make_fs, files_warmup, files)
         out["files"] = n
         out["files_base_kib"], out["files_peak_kib"] = base, peak
         out["bytes_per_inode"] = (peak - base) * 1024 / n
@@ -72,7 +84,8 @@ def measure(ctx, make_fs):
 def lines(label, m):
     if "error" in m and "bytes_per_inode" not in m:
         return [f"  {label}: FAIL: {m['error']}"]
-    out = [f"  {label}: {m['files']} empty files: VmHWM {m['files_base_kib']} -> "
+    out = [f"  {label}: FAIL: {m['files_error']}"] if "files_error" in m else []
+    out += [f"  {label}: {m['files']} empty files: VmHWM {m['files_base_kib']} -> "
            f"{m['files_peak_kib']} KiB = {m['bytes_per_inode']:.0f} bytes/inode "
            f"(target < 1024: {'met' if m['bytes_per_inode'] < 1024 else 'NOT MET'})"]
     if "data_overhead" in m:

@@ -100,6 +100,12 @@ class Fs:
             except subprocess.TimeoutExpired:
                 pass
 
+    def daemon_status(self):
+        """' (daemon ...: log tail)' if the daemon has died, else ''. For failure texts."""
+        if self.proc is None or self.proc.poll() is None:
+            return ""
+        return f" [daemon {_status(self.proc.returncode)}: {_tail(self.log, 3)}]"
+
     def _start_daemon(self, argv):
         self.log = os.path.join(os.path.dirname(self.mnt), f"{self.name}.log")
         logf = open(self.log, "w", encoding="utf-8")

@@ -96,8 +96,8 @@ def table(results, fs_present):
         gcells.append(f"{(f'{g:.2f}' if g else '-'):>13}")
         mcells.append(f"{(f'{worst[0]:.2f}' if worst else '-'):>13}")
     pad = " " * (38 + 14 * len(cols))
-    nmain = sum(1 for *_, m in ROWS if m)
-    lines.append(f"{'geometric mean (' + str(nmain) + ' rows)':<38}"
+    nmain = max((n for _, _, n in summary.values()), default=0)
+    lines.append(f"{'geometric mean (' + str(nmain) + ' workloads)':<38}"
                  + " " * (14 * len(cols)) + "".join(gcells))
     lines.append(f"{'worst workload':<38}" + pad[38:] + "".join(mcells))
     if failures:

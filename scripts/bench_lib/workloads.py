@@ -37,7 +37,7 @@ class Sizes:
 QUICK = Sizes(meta_files=2000, readdir_entries=10000, readdir_reps=5, seq_mib=256, rand_mib=256,
               fio_seconds=2, untar_files=1500, build_files=150, build_cc=2, mem_files=100000,
               mem_mib=256, reps=1, timeout=60)
-FULL = Sizes(meta_files=10000, readdir_entries=10000, readdir_reps=20, seq_mib=1024,
+FULL = Sizes(meta_files=6000, readdir_entries=10000, readdir_reps=20, seq_mib=1024,
              rand_mib=256, fio_seconds=5, untar_files=4000, build_files=400, build_cc=4,
              mem_files=100000, mem_mib=1024, reps=3, timeout=240)
 
@@ -127,12 +127,15 @@ def meta(nprocs, layout, key):
 
 
 def readdir(ctx, fs):
+    # Made and removed each time: a FUSE daemon may pin an fd per known inode
+    # (passthrough_ll does), and RLIMIT_NOFILE must not run out later in the run.
     d = os.path.join(fs.root, "readdir")
-    if (fs.name, "readdir") not in ctx.prepared:
-        _fresh_dir(d)
-        ctx.fsops("mkfiles", d, ctx.sizes.readdir_entries)
-        ctx.prepared.add((fs.name, "readdir"))
+    _fresh_dir(d)
+    n = ctx.sizes.readdir_entries
+    ctx.fsops("mkfiles", d, n)
     secs, entries = ctx.fsops("readdir", d, ctx.sizes.readdir_reps)["readdir"]
+    ctx.fsops("rmfiles", d, n)
+    os.rmdir(d)
     return {"readdir": entries / secs}
 
 
