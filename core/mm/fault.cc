@@ -132,6 +132,11 @@ Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len, bool write)
   return done;
 }
 
+bool Mm::is_mapped(const VmObject& obj) {
+  locking::ReadGuard g(i_mmap_lock_);
+  return i_mmap_.count(&obj) != 0;
+}
+
 void Mm::unmap_mapping_range(VmObject& obj, uint64_t first, uint64_t count) {
   locking::ReadGuard g(i_mmap_lock_);
   auto it = i_mmap_.find(&obj);

@@ -153,6 +153,9 @@ class Mm {
   uint64_t faults_vma_locked() const { return faults_vma_.load(std::memory_order_relaxed); }
   uint64_t faults_mmap_locked() const { return faults_mmap_.load(std::memory_order_relaxed); }
 
+  // True while some user VMA maps obj (i_mmap is not empty). Takes i_mmap shared.
+  bool is_mapped(const VmObject& obj);
+
   // Zaps user ptes of obj for pages [first, first+count) (unmap_mapping_range): the next access
   // faults again. Locking: invalidate_lock exclusive (caller); takes i_mmap internally.
   void unmap_mapping_range(VmObject& obj, uint64_t first, uint64_t count);

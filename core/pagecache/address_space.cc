@@ -42,7 +42,7 @@ AddressSpace::AddressSpace(Mm& mm, PageBudget& budget, locking::RwSemaphore& hos
 AddressSpace::~AddressSpace() {
   // evict: nobody else can reach the mapping any more. User mappings must be gone (they hold
   // the file in the kernel; here that is the caller's duty).
-  LOCKFS_CHECK(impl_->nr_mmaps.load() == 0, "AddressSpace destroyed while mapped");
+  LOCKFS_CHECK(!mm_.is_mapped(impl_->obj), "AddressSpace destroyed while mapped");
   impl_->remove_range(0, UINT64_MAX);
   delete impl_;
 }

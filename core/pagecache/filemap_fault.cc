@@ -15,13 +15,13 @@ FolioRef* ref_of(VmFaultInfo& vmf) { return static_cast<FolioRef*>(vmf.handle); 
 void FileVmOps::open(VmArea& vma) {
   // Row vm_operations.open: mmap_lock write.
   m_.mm().mmap_assert_write_locked();
-  m_.nr_mmaps.fetch_add(1, std::memory_order_relaxed);
+  m_.vm_opens.fetch_add(1, std::memory_order_relaxed);
 }
 
 void FileVmOps::close(VmArea& vma) {
   // Row vm_operations.close: mmap_lock read or write.
   m_.mm().mmap_assert_locked();
-  m_.nr_mmaps.fetch_sub(1, std::memory_order_relaxed);
+  m_.vm_closes.fetch_add(1, std::memory_order_relaxed);
 }
 
 void FileVmOps::assert_fault_locks(const VmFaultInfo& vmf) const {
@@ -44,6 +44,12 @@ VmFault FileVmOps::fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   // Bringing a folio in (or finding it) is done under invalidate_lock shared, so a punch or
   // truncate (exclusive) cannot drop it between the lookup and our lock.
   if (m_.as.invalidate_lock.down_read_killable() != 0) return VmFault::kKilled;
+  // Again under the lock: a truncate that finished while we waited set the size first, and
+  // a page must not be allocated past it (it would outlive the truncate).
+  if (vmf.pgoff * kPageSize >= m_.fault_size.load(std::memory_order_acquire)) {
+    m_.as.invalidate_lock.up_read();
+    return VmFault::kSigbus;
+  }
   FolioRef f = m_.find(vmf.pgoff);
   if (!f) {
     // A hole inside i_size: shmem_fault allocates a page for it.

@@ -1,0 +1,193 @@
+// The fault path of user mappings of a file: per-VMA read lock with the mmap_lock fallback,
+// ->fault / ->page_mkwrite with the folio locked, SIGBUS past EOF, holes allocated, mapped
+// writes visible to read(), and concurrent faults against VMA writers.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/mm/mm.h"
+#include "core/pagecache/address_space.h"
+#include "locking/rwsem.h"
+#include "locking/task.h"
+#include "tests/unit/mm/mm_test_util.h"
+
+namespace lockfs::core {
+namespace {
+
+using locking::WriteGuard;
+
+class FaultTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kPages = 32;
+  FaultTest()
+      : mm_(kPages * 4 * kPageSize), budget_(kPages * 4), i_rwsem_(test::host_class(), 9),
+        as_(std::make_unique<AddressSpace>(mm_, budget_, i_rwsem_, 9)) {}
+  ~FaultTest() override {
+    if (map_) {
+      EXPECT_TRUE(mm_.munmap(map_, kPages * kPageSize).ok());
+    }
+    as_.reset();
+  }
+  void fill(uint64_t pages) {
+    std::string data(pages * kPageSize, '\0');
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i / kPageSize + 1);
+    WriteGuard g(i_rwsem_);
+    ASSERT_EQ(*as_->write(0, std::span<const char>(data.data(), data.size())), data.size());
+  }
+  void map_all(uint32_t prot = kVmRead | kVmWrite) {
+    auto a = mm_.mmap_file(as_->vm_object(), 0, kPages * kPageSize, prot);
+    ASSERT_TRUE(a.ok()) << a.error();
+    map_ = *a;
+  }
+  Result<size_t> mread(uint64_t off, std::string* out, size_t len) {
+    out->assign(len, '?');
+    return mm_.access_read(map_ + off, std::span<char>(out->data(), len));
+  }
+  Result<size_t> mwrite(uint64_t off, const std::string& s) {
+    return mm_.access_write(map_ + off, std::span<const char>(s.data(), s.size()));
+  }
+
+  test::StrictValidator strict_;
+  Mm mm_;
+  PageBudget budget_;
+  locking::RwSemaphore i_rwsem_;
+  std::unique_ptr<AddressSpace> as_;
+  uint64_t map_ = 0;
+};
+
+TEST_F(FaultTest, MappedReadSeesFileAndUsesVmaLock) {
+  fill(4);
+  map_all();
+  std::string out;
+  ASSERT_EQ(*mread(kPageSize - 2, &out, 4), 4u);
+  EXPECT_EQ(out, std::string("\1\1\2\2"));
+  EXPECT_EQ(mm_.faults_vma_locked(), 2u);
+  EXPECT_EQ(mm_.faults_mmap_locked(), 0u);
+  EXPECT_EQ(as_->aops_stats().fault, 2u);
+}
+
+TEST_F(FaultTest, MappedWriteGoesThroughPageMkwriteAndIsVisibleToRead) {
+  fill(2);
+  map_all();
+  ASSERT_EQ(*mwrite(10, "hello"), 5u);
+  EXPECT_EQ(as_->aops_stats().page_mkwrite, 1u);
+  std::string out(5, '?');
+  ASSERT_EQ(*as_->read(10, std::span<char>(out.data(), 5), 2 * kPageSize), 5u);
+  EXPECT_EQ(out, "hello");
+}
+
+TEST_F(FaultTest, PastEofIsSigbusAndHolesGetPages) {
+  fill(1);
+  {
+    WriteGuard g(i_rwsem_);
+    as_->i_size_write(3 * kPageSize);  // as setattr growing the file would
+  }
+  map_all();
+  std::string out;
+  EXPECT_EQ(mread(3 * kPageSize, &out, 1).error(), -EFAULT);
+  // Short count: the first page is inside, the next is past EOF.
+  auto r = mread(3 * kPageSize - 1, &out, 2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 1u);
+  EXPECT_EQ(out[0], '\0');
+  EXPECT_EQ(as_->nr_pages(), 2u);  // the hole at page 2 was given a page by the fault
+  ASSERT_EQ(*mwrite(kPageSize, "x"), 1u);
+  EXPECT_EQ(as_->nr_pages(), 3u);
+}
+
+TEST_F(FaultTest, ReadOnlyMappingRefusesWrites) {
+  fill(1);
+  map_all(kVmRead);
+  EXPECT_EQ(mwrite(0, "x").error(), -EFAULT);
+  ASSERT_TRUE(mm_.mprotect(map_, kPageSize, kVmRead | kVmWrite).ok());
+  EXPECT_EQ(*mwrite(0, "x"), 1u);
+}
+
+TEST_F(FaultTest, FallsBackToMmapLockWhenTheVmaIsWriteLocked) {
+  test::Watchdog dog(30);
+  fill(1);
+  map_all();
+  mm_.mmap_write_lock();
+  mm_.vma_start_write(mm_.vma_lookup(map_));
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    std::string out;
+    EXPECT_EQ(*mread(0, &out, 1), 1u);
+    done = true;
+  });
+  // The reader's per-VMA trylock fails, so it must be asleep on mmap_lock.
+  while (mm_.mmap_lock.nr_waiters() == 0) std::this_thread::yield();
+  EXPECT_FALSE(done.load());
+  mm_.mmap_write_unlock();
+  reader.join();
+  EXPECT_EQ(mm_.faults_mmap_locked(), 1u);
+}
+
+TEST_F(FaultTest, KilledFaultReturnsEintr) {
+  fill(1);
+  map_all();
+  locking::Task task(5, 0, 0, "fault");
+  locking::TaskScope scope(task);
+  task.send_fatal_signal();
+  std::string out;
+  EXPECT_EQ(mread(0, &out, 1).error(), -EINTR);  // invalidate_lock shared, killable
+  EXPECT_EQ(mm_.mmap_file(as_->vm_object(), 0, kPageSize, kVmRead).error(), -EINTR);
+}
+
+// Faults (readers) against a writer splitting and merging the mapping: every read sees the
+// file's bytes, whichever lock the fault got.
+TEST_F(FaultTest, ConcurrentFaultsAgainstVmaWriters) {
+  test::Watchdog dog(60);
+  fill(kPages);
+  map_all();
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> bad{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      std::string out;
+      while (!stop.load()) {
+        const uint64_t page = rng() % kPages;
+        auto r = mread(page * kPageSize, &out, kPageSize);
+        if (!r || *r != kPageSize || out != std::string(kPageSize, static_cast<char>(page + 1))) {
+          ++bad;
+        }
+        ++reads;
+      }
+    });
+  }
+  for (int i = 0; i < 300; ++i) {
+    const uint64_t at = (i * 7 % (kPages - 2)) * kPageSize;
+    ASSERT_TRUE(mm_.mprotect(map_ + at, 2 * kPageSize, kVmRead).ok());
+    ASSERT_TRUE(mm_.mprotect(map_ + at, 2 * kPageSize, kVmRead | kVmWrite).ok());
+    if (i % 50 == 0) {
+      mm_.mmap_write_lock();
+      ASSERT_TRUE(mm_.mm_take_all_locks().ok());
+      mm_.mmap_write_unlock();
+    }
+  }
+  while (reads.load() < 1000) std::this_thread::yield();
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0u);
+  // The file's vm_operations have ->close, so split pieces do not merge back (the kernel's
+  // can_merge_remove_vma); the pieces still tile the mapping with the right offsets and flags.
+  mm_.mmap_read_lock();
+  uint64_t at = map_;
+  for (const VmaSnapshot& v : mm_.snapshot()) {
+    EXPECT_EQ(v.start, at);
+    EXPECT_EQ(v.pgoff, (v.start - map_) / kPageSize);
+    EXPECT_EQ(v.flags & (kVmRead | kVmWrite), kVmRead | kVmWrite);
+    at = v.end;
+  }
+  EXPECT_EQ(at, map_ + kPages * kPageSize);
+  mm_.mmap_read_unlock();
+}
+
+}  // namespace
+}  // namespace lockfs::core
