@@ -1,0 +1,260 @@
+// vfs open/create/tmpfile/read/write/setattr(size)/fallocate/lseek/copy_file_range: POSIX
+// behaviour and the locks each takes.
+#include <gtest/gtest.h>
+#include <linux/falloc.h>
+
+#include <string>
+
+#include "core/vfs.h"
+#include "tests/support/core_fixture.h"
+
+namespace lockfs::testing {
+namespace {
+
+using core::File;
+using core::kRootIno;
+using locking::Mode;
+
+class FileTest : public CoreTest {
+ protected:
+  File* create(const std::string& name, int flags = O_RDWR, mode_t mode = 0644) {
+    auto r = vfs->create(kRootIno, name, mode, flags | O_CREAT);
+    EXPECT_TRUE(r.ok()) << r.error();
+    if (!r.ok()) return nullptr;
+    vfs->forget(r->entry.ino, 1);
+    return r->file;
+  }
+  size_t put(File* f, uint64_t off, const std::string& s) {
+    auto r = vfs->write(f, off, std::span<const char>(s.data(), s.size()));
+    EXPECT_TRUE(r.ok()) << r.error();
+    return r.ok() ? *r : 0;
+  }
+  std::string get(File* f, uint64_t off, size_t n) {
+    std::string s(n, '\0');
+    auto r = vfs->read(f, off, std::span<char>(s.data(), s.size()));
+    EXPECT_TRUE(r.ok()) << r.error();
+    s.resize(r.ok() ? *r : 0);
+    return s;
+  }
+};
+
+TEST_F(FileTest, WriteTakesInodeExclusiveReadTakesNone) {
+  File* f = create("f");
+  auto ev = record_locks([&] { EXPECT_EQ(put(f, 0, "hello"), 5u); });
+  ASSERT_GE(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "i_rwsem(reg)");
+  EXPECT_EQ(ev[0].mode, Mode::kExclusive);
+  ev = record_locks([&] { EXPECT_EQ(get(f, 0, 100), "hello"); });
+  for (const auto& e : ev) EXPECT_NE(e.cls, "i_rwsem(reg)") << format_events(ev);
+  EXPECT_EQ(stat_of(core::file_ino(f)).st_size, 5);
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+TEST_F(FileTest, AppendWritesAtEnd) {
+  File* f = create("f");
+  put(f, 0, "abc");
+  ASSERT_TRUE(vfs->release(f).ok());
+  auto a = vfs->open(ino_of("/f"), O_WRONLY | O_APPEND);
+  ASSERT_TRUE(a.ok());
+  put(*a, 0, "def");
+  ASSERT_TRUE(vfs->release(*a).ok());
+  auto r = vfs->open(ino_of("/f"), O_RDONLY);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(get(*r, 0, 10), "abcdef");
+  EXPECT_EQ(vfs->write(*r, 0, std::span<const char>("x", 1)).error(), -EBADF);
+  ASSERT_TRUE(vfs->release(*r).ok());
+}
+
+TEST_F(FileTest, OpenErrors) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  EXPECT_EQ(vfs->open(d, O_WRONLY).error(), -EISDIR);
+  const core::Ino f = mkfile(kRootIno, "f", 0600);
+  EXPECT_EQ(vfs->open(f, O_RDONLY | O_DIRECTORY).error(), -ENOTDIR);
+  auto e = vfs->create(kRootIno, "f", 0644, O_CREAT | O_EXCL | O_RDWR);
+  EXPECT_EQ(e.error(), -EEXIST);
+  {
+    AsUser user(1000, 1000);
+    EXPECT_EQ(vfs->open(f, O_RDONLY).error(), -EACCES);
+  }
+  auto l = vfs->symlink(kRootIno, "l", "f");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(vfs->open(l->ino, O_RDONLY).error(), -ELOOP);
+}
+
+TEST_F(FileTest, OTruncTakesSetattrLocks) {
+  File* f = create("f");
+  put(f, 0, std::string(10000, 'x'));
+  ASSERT_TRUE(vfs->release(f).ok());
+  File* t = nullptr;
+  const core::Ino ino = ino_of("/f");
+  auto ev = record_locks([&] {
+    auto r = vfs->open(ino, O_RDWR | O_TRUNC);
+    ASSERT_TRUE(r.ok());
+    t = *r;
+  });
+  ASSERT_GE(ev.size(), 2u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "i_rwsem(reg)");
+  EXPECT_EQ(ev[0].mode, Mode::kExclusive);
+  EXPECT_EQ(ev[1].cls, "invalidate_lock");
+  EXPECT_EQ(ev[1].mode, Mode::kExclusive);
+  EXPECT_EQ(stat_of(core::file_ino(t)).st_size, 0);
+  EXPECT_EQ(get(t, 0, 10), "");
+  ASSERT_TRUE(vfs->release(t).ok());
+}
+
+TEST_F(FileTest, TruncateShrinksAndGrowsWithHoles) {
+  File* f = create("f");
+  put(f, 0, "0123456789");
+  const core::Ino ino = core::file_ino(f);
+  ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetSize, .size = 4}, f).ok());
+  ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetSize, .size = 8}, f).ok());
+  EXPECT_EQ(get(f, 0, 20), std::string("0123\0\0\0\0", 8));
+  const core::Ino d = mkdir(kRootIno, "d");
+  EXPECT_EQ(vfs->setattr(d, {.valid = core::kSetSize, .size = 0}, nullptr).error(), -EISDIR);
+  EXPECT_EQ(vfs->setattr(ino, {.valid = core::kSetSize, .size = uint64_t{1} << 50}, f).error(),
+            -EFBIG);
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+TEST_F(FileTest, UnlinkedOpenFileKeepsDataUntilRelease) {
+  File* f = create("f");
+  put(f, 0, "data");
+  const core::Ino ino = core::file_ino(f);
+  ASSERT_TRUE(vfs->unlink(kRootIno, "f").ok());
+  EXPECT_EQ(get(f, 0, 10), "data");
+  EXPECT_EQ(stat_of(ino).st_nlink, 0u);
+  const uint64_t live = vfs->live_inodes();
+  ASSERT_TRUE(vfs->release(f).ok());
+  EXPECT_EQ(vfs->live_inodes(), live - 1);
+  EXPECT_EQ(vfs->getattr(ino).error(), -ENOENT);
+}
+
+TEST_F(FileTest, WriteByOtherUserClearsSetuid) {
+  File* f = create("f", O_RDWR, 06777);
+  const core::Ino ino = core::file_ino(f);
+  ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetMode, .mode = 06777}, nullptr).ok());
+  ASSERT_TRUE(vfs->release(f).ok());
+  AsUser user(1000, 1000);
+  auto w = vfs->open(ino, O_WRONLY);
+  ASSERT_TRUE(w.ok());
+  put(*w, 0, "x");
+  EXPECT_EQ(stat_of(ino).st_mode & 07777, 0777u);
+  ASSERT_TRUE(vfs->release(*w).ok());
+}
+
+TEST_F(FileTest, ImmutableAndAppendOnly) {
+  File* f = create("f");
+  put(f, 0, "abc");
+  const core::Ino ino = core::file_ino(f);
+  ASSERT_TRUE(vfs->fileattr_set(ino, core::kFlagImmutable).ok());
+  EXPECT_EQ(*vfs->fileattr_get(ino), core::kFlagImmutable);
+  EXPECT_EQ(vfs->write(f, 0, std::span<const char>("x", 1)).error(), -EPERM);
+  EXPECT_EQ(vfs->open(ino, O_WRONLY).error(), -EPERM);
+  EXPECT_EQ(vfs->unlink(kRootIno, "f").error(), -EPERM);
+  EXPECT_EQ(vfs->rename(kRootIno, "f", kRootIno, "g", 0).error(), -EPERM);
+  EXPECT_EQ(vfs->link(ino, kRootIno, "g").error(), -EPERM);
+  EXPECT_EQ(vfs->setattr(ino, {.valid = core::kSetMode, .mode = 0600}, nullptr).error(), -EPERM);
+  EXPECT_EQ(vfs->setxattr(ino, "user.a", std::span<const char>("v", 1), 0).error(), -EPERM);
+  ASSERT_TRUE(vfs->fileattr_set(ino, core::kFlagAppend).ok());
+  EXPECT_EQ(vfs->open(ino, O_WRONLY).error(), -EPERM);
+  EXPECT_EQ(vfs->open(ino, O_WRONLY | O_APPEND | O_TRUNC).error(), -EPERM);
+  auto a = vfs->open(ino, O_WRONLY | O_APPEND);
+  ASSERT_TRUE(a.ok());
+  put(*a, 0, "def");
+  EXPECT_EQ(get(f, 0, 10), "abcdef");
+  EXPECT_EQ(vfs->setattr(ino, {.valid = core::kSetSize, .size = 0}, nullptr).error(), -EPERM);
+  EXPECT_EQ(vfs->unlink(kRootIno, "f").error(), -EPERM);
+  {
+    AsUser user(1000, 1000);
+    EXPECT_EQ(vfs->fileattr_set(ino, 0).error(), -EPERM);
+  }
+  EXPECT_EQ(vfs->fileattr_set(ino, 0x1000).error(), -EOPNOTSUPP);
+  ASSERT_TRUE(vfs->fileattr_set(ino, 0).ok());
+  ASSERT_TRUE(vfs->release(*a).ok());
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+TEST_F(FileTest, SizeLimitIsEnospcAndEfbig) {
+  core::MountOptions opts;
+  opts.size_bytes = 16 * 4096;
+  opts.nr_inodes = 100;
+  remount(opts);
+  File* f = create("f");
+  std::string big(64 * 4096, 'z');
+  auto r = vfs->write(f, 0, std::span<const char>(big.data(), big.size()));
+  ASSERT_TRUE(r.ok());
+  EXPECT_LE(*r, 16u * 4096);  // short write at the limit
+  EXPECT_EQ(vfs->write(f, *r, std::span<const char>(big.data(), 4096)).error(), -ENOSPC);
+  auto st = vfs->statfs(kRootIno);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->f_bfree, 0u);
+  EXPECT_EQ(st->f_namemax, 255u);
+  EXPECT_EQ(vfs->write(f, uint64_t{1} << 41, std::span<const char>("x", 1)).error(), -EFBIG);
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+TEST_F(FileTest, FallocatePunchTakesInvalidateLockAndSeekFindsHoles) {
+  File* f = create("f");
+  put(f, 0, std::string(4 * 4096, 'a'));
+  auto ev = record_locks([&] {
+    ASSERT_TRUE(
+        vfs->fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 2 * 4096).ok());
+  });
+  ASSERT_GE(ev.size(), 2u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "i_rwsem(reg)");
+  EXPECT_EQ(ev[1].cls, "invalidate_lock");
+  EXPECT_EQ(ev[1].mode, Mode::kExclusive);
+  EXPECT_EQ(get(f, 4096, 4), std::string(4, '\0'));
+  EXPECT_EQ(*vfs->lseek(f, 0, SEEK_HOLE), 4096);
+  EXPECT_EQ(*vfs->lseek(f, 4096, SEEK_DATA), 3 * 4096);
+  EXPECT_EQ(vfs->lseek(f, 4 * 4096, SEEK_DATA).error(), -ENXIO);
+  EXPECT_EQ(stat_of(core::file_ino(f)).st_size, 4 * 4096);
+  ASSERT_TRUE(vfs->fallocate(f, 0, 0, 8 * 4096).ok());
+  EXPECT_EQ(stat_of(core::file_ino(f)).st_size, 8 * 4096);
+  EXPECT_EQ(vfs->fallocate(f, FALLOC_FL_PUNCH_HOLE, 0, 1).error(), -EOPNOTSUPP);
+  EXPECT_EQ(vfs->fallocate(f, 0, -1, 1).error(), -EINVAL);
+  EXPECT_EQ(vfs->fallocate(f, 0x100, 0, 1).error(), -EOPNOTSUPP);
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+TEST_F(FileTest, CopyFileRangeLocksDestination) {
+  File* a = create("a");
+  File* b = create("b");
+  put(a, 0, "0123456789");
+  auto ev = record_locks([&] {
+    auto r = vfs->copy_file_range(a, 2, b, 0, 5, 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, 5u);
+  });
+  bool inval = false;
+  for (const auto& e : ev) {
+    if (e.cls == "invalidate_lock" && e.object == core::file_ino(b) && e.mode == Mode::kExclusive) {
+      inval = true;
+    }
+  }
+  EXPECT_TRUE(inval) << format_events(ev);
+  EXPECT_EQ(get(b, 0, 10), "23456");
+  EXPECT_EQ(vfs->copy_file_range(a, 0, a, 2, 5, 0).error(), -EINVAL);
+  EXPECT_EQ(vfs->copy_file_range(a, 0, b, 0, 5, 1).error(), -EINVAL);
+  ASSERT_TRUE(vfs->release(a).ok());
+  ASSERT_TRUE(vfs->release(b).ok());
+}
+
+TEST_F(FileTest, TmpfileCanBeLinkedUnlessExcl) {
+  auto t = vfs->tmpfile(kRootIno, 0600, O_RDWR);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->entry.attr.st_nlink, 0u);
+  put(t->file, 0, "tmp");
+  auto l = vfs->link(t->entry.ino, kRootIno, "named");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->attr.st_nlink, 1u);
+  ASSERT_TRUE(vfs->release(t->file).ok());
+  auto x = vfs->tmpfile(kRootIno, 0600, O_RDWR | O_EXCL);
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(vfs->link(x->entry.ino, kRootIno, "never").error(), -ENOENT);
+  EXPECT_EQ(vfs->tmpfile(kRootIno, 0600, O_RDONLY).error(), -EINVAL);
+  ASSERT_TRUE(vfs->release(x->file).ok());
+}
+
+}  // namespace
+}  // namespace lockfs::testing

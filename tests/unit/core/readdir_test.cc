@@ -1,0 +1,129 @@
+// vfs readdir (iterate_shared): "." and ".." first, offsets stable across unlinks, readdirplus
+// lookup counts, and the locks (i_rwsem shared and f_pos_lock exclusive; killable).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "core/inode.h"
+#include "core/super.h"
+#include "core/vfs.h"
+#include "tests/support/core_fixture.h"
+
+namespace lockfs::testing {
+namespace {
+
+using core::kRootIno;
+using locking::Mode;
+
+class ReaddirTest : public CoreTest {
+ protected:
+  std::vector<std::pair<std::string, uint64_t>> list(core::File* d, uint64_t off, size_t max,
+                                                     bool plus = false) {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    auto r = vfs->readdir(d, off, plus, [&](std::string_view name, const struct stat&,
+                                            uint64_t next) {
+      if (out.size() >= max) return false;
+      out.emplace_back(std::string(name), next);
+      return true;
+    });
+    EXPECT_TRUE(r.ok()) << r.error();
+    return out;
+  }
+};
+
+TEST_F(ReaddirTest, DotsFirstThenEntriesWithTypes) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  mkfile(d, "f");
+  mkdir(d, "s");
+  auto f = vfs->opendir(d, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  std::map<std::string, mode_t> types;
+  ASSERT_TRUE(vfs->readdir(*f, 0, false, [&](std::string_view n, const struct stat& st, uint64_t) {
+                  types[std::string(n)] = st.st_mode & S_IFMT;
+                  return true;
+                }).ok());
+  EXPECT_EQ(types.size(), 4u);
+  EXPECT_EQ(types["f"], S_IFREG);
+  EXPECT_EQ(types["s"], S_IFDIR);
+  auto names = list(*f, 0, 2);
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0].first, ".");
+  EXPECT_EQ(names[1].first, "..");
+  ASSERT_TRUE(vfs->releasedir(*f).ok());
+}
+
+TEST_F(ReaddirTest, TakesDirectorySharedAndFPosLock) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  auto f = vfs->opendir(d, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  auto ev = record_locks([&] { list(*f, 0, 10); });
+  ASSERT_EQ(ev.size(), 2u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "f_pos_lock");
+  EXPECT_EQ(ev[0].mode, Mode::kExclusive);
+  EXPECT_EQ(ev[1].cls, "i_rwsem(dir)");
+  EXPECT_EQ(ev[1].object, d);
+  EXPECT_EQ(ev[1].mode, Mode::kShared);
+  ASSERT_TRUE(vfs->releasedir(*f).ok());
+}
+
+TEST_F(ReaddirTest, OffsetsSurviveConcurrentUnlinks) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  for (int i = 0; i < 10; ++i) mkfile(d, "e" + std::to_string(i));
+  auto f = vfs->opendir(d, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  auto first = list(*f, 0, 6);  // ".", "..", e0..e3
+  ASSERT_EQ(first.size(), 6u);
+  ASSERT_TRUE(vfs->unlink(d, "e2").ok());
+  ASSERT_TRUE(vfs->unlink(d, "e5").ok());
+  auto rest = list(*f, first.back().second, 100);
+  std::set<std::string> seen;
+  for (auto& [n, off] : first) seen.insert(n);
+  for (auto& [n, off] : rest) EXPECT_TRUE(seen.insert(n).second) << "duplicate " << n;
+  EXPECT_EQ(seen.count("e5"), 0u);
+  EXPECT_EQ(seen.size(), 2u + 10u - 1u);  // e2 was already returned, e5 is gone
+  ASSERT_TRUE(vfs->releasedir(*f).ok());
+}
+
+TEST_F(ReaddirTest, PlusCountsLookupsOfAcceptedEntries) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  const core::Ino f1 = mkfile(d, "a");
+  mkfile(d, "b");
+  auto f = vfs->opendir(d, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  auto got = list(*f, 0, 3, /*plus=*/true);  // ".", "..", "a"; "b" refused
+  ASSERT_EQ(got.size(), 3u);
+  ASSERT_TRUE(vfs->unlink(d, "a").ok());
+  EXPECT_TRUE(vfs->getattr(f1).ok());  // the readdirplus lookup keeps it
+  vfs->forget(f1, 1);
+  EXPECT_EQ(vfs->getattr(f1).error(), -ENOENT);
+  ASSERT_TRUE(vfs->releasedir(*f).ok());
+}
+
+TEST_F(ReaddirTest, KilledWaitReturnsEintrWithNothingHeld) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  auto f = vfs->opendir(d, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  auto e = vfs->opendir(kRootIno, O_RDONLY);
+  ASSERT_TRUE(e.ok());
+  core::Inode* dir = vfs->sb().iget(d);
+  // A writer holds the directory; a killed reader's wait must end in -EINTR.
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS { dir->i_rwsem.down_write(); }();
+  locking::Task task(9, 0, 0, "reader");
+  task.send_fatal_signal();
+  std::thread t([&] {
+    locking::TaskScope scope(task);
+    EXPECT_EQ(vfs->readdir(*f, 0, false, [](auto, auto&, auto) { return true; }).error(), -EINTR);
+    EXPECT_TRUE(locking::held_locks().empty());
+  });
+  t.join();
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS { dir->i_rwsem.up_write(); }();
+  vfs->sb().iput(dir);
+  EXPECT_EQ(list(*f, 0, 10).size(), 2u);
+  ASSERT_TRUE(vfs->releasedir(*f).ok());
+  ASSERT_TRUE(vfs->releasedir(*e).ok());
+}
+
+}  // namespace
+}  // namespace lockfs::testing
