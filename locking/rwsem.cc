@@ -24,7 +24,9 @@ RwSemaphore::~RwSemaphore() {
 }
 
 bool RwSemaphore::read_trylock_fast() {
-  int32_t c = count_.load(std::memory_order_relaxed);
+  // seq_cst (a plain load on x86): as a wait predicate this load pairs with the releaser's
+  // seq_cst RMW on count_ and its load of sleepers_ (Dekker), so a wake-up is never lost.
+  int32_t c = count_.load(std::memory_order_seq_cst);
   while (c >= 0 && waiting_writers_.load(std::memory_order_seq_cst) == 0) {
     if (count_.compare_exchange_weak(c, c + 1, std::memory_order_seq_cst,
                                      std::memory_order_relaxed)) {

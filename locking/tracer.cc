@@ -195,11 +195,32 @@ namespace hooks {
 
 void trace_lock(EventType type, const LockMap& m, Mode mode, Subclass s, bool contended,
                 uint64_t wait_ns) {
+  internal::trace_lock_at(internal::now_ns(), type, m, mode, s, contended, wait_ns);
+}
+
+void trace_op(EventType type, const char* op, int result) {
+  internal::ThreadState& ts = internal::thread_state();
+  TraceEvent e;
+  std::memset(&e, 0, sizeof(e));
+  e.ts_ns = internal::now_ns();
+  e.op = op;
+  e.tid = internal::ensure_tid(ts);
+  e.pid = current().pid;
+  e.result = result;
+  e.type = type;
+  e.mode = Mode::kShared;
+  internal::emit(ts, e);
+}
+
+}  // namespace hooks
+
+void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode,
+                             Subclass s, bool contended, uint64_t wait_ns) {
   internal::ThreadState& ts = internal::thread_state();
   const Task& task = current();
   TraceEvent e;
   std::memset(&e, 0, sizeof(e));
-  e.ts_ns = internal::now_ns();
+  e.ts_ns = now;
   e.wait_ns = wait_ns;
   e.object = m.object;
   e.aux = m.aux;
@@ -246,22 +267,6 @@ void trace_lock(EventType type, const LockMap& m, Mode mode, Subclass s, bool co
       break;
   }
 }
-
-void trace_op(EventType type, const char* op, int result) {
-  internal::ThreadState& ts = internal::thread_state();
-  TraceEvent e;
-  std::memset(&e, 0, sizeof(e));
-  e.ts_ns = internal::now_ns();
-  e.op = op;
-  e.tid = internal::ensure_tid(ts);
-  e.pid = current().pid;
-  e.result = result;
-  e.type = type;
-  e.mode = Mode::kShared;
-  internal::emit(ts, e);
-}
-
-}  // namespace hooks
 
 std::vector<LockStat> lock_stats() {
   std::vector<LockStat> out;

@@ -131,8 +131,9 @@ void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep) {
 }
 
 void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns) {
-  if (validator_on()) hooks::after_acquire(m, mode, s);
-  if (tracer_on()) hooks::trace_lock(EventType::kAcquire, m, mode, s, contended, wait_ns);
+  const uint64_t now = now_ns();
+  if (validator_on()) validator_after_acquire(m, mode, s, now);
+  if (tracer_on()) trace_lock_at(now, EventType::kAcquire, m, mode, s, contended, wait_ns);
 }
 
 void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns) {
@@ -146,6 +147,12 @@ void lock_try_failed(const LockMap& m, Mode mode, Subclass s) {
 void lock_released(const LockMap& m, Mode mode) {
   if (validator_on()) hooks::on_release(m, mode);
   if (tracer_on()) hooks::trace_lock(EventType::kRelease, m, mode, Subclass::kNormal, false, 0);
+}
+
+void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t now) {
+  ThreadState& ts = t_state;
+  LOCKFS_CHECK(ts.depth < kMaxHeld, "held-lock stack overflow (lock leak?)");
+  ts.held[ts.depth++] = HeldEntry{&m, HeldLock{m, mode, s, current().op, now}};
 }
 
 void assert_held(const LockMap& m, Mode mode, bool state_ok) {
@@ -181,9 +188,7 @@ void before_acquire(const LockMap& m, Mode mode, Subclass s, bool may_sleep) {
 }
 
 void after_acquire(const LockMap& m, Mode mode, Subclass s) {
-  internal::ThreadState& ts = t_state;
-  LOCKFS_CHECK(ts.depth < internal::kMaxHeld, "held-lock stack overflow (lock leak?)");
-  ts.held[ts.depth++] = HeldEntry{&m, HeldLock{m, mode, s, current().op, internal::now_ns()}};
+  internal::validator_after_acquire(m, mode, s, internal::now_ns());
 }
 
 void on_release(const LockMap& m, Mode mode) {

@@ -67,6 +67,12 @@ void tracer_thread_exit(ThreadState& ts);
 // Validator side: records a violation (tracing it against `lock` when given).
 void record_violation(ViolationKind kind, std::string message, const LockMap* lock);
 
+// hooks::after_acquire / hooks::trace_lock with the timestamp supplied, so an acquire with
+// both validator and tracer on reads the clock once.
+void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t now);
+void trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode, Subclass s,
+                   bool contended, uint64_t wait_ns);
+
 // Combined hooks the primitives call, only when instrumented() is true.
 // Before a blocking acquire (may_sleep: the wait sleeps rather than spins).
 void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep);
