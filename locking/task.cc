@@ -50,8 +50,15 @@ Task& current() {
   return t != nullptr ? *t : default_task();
 }
 
-TaskScope::TaskScope(Task& task) : prev_(t_current) { t_current = &task; }
-TaskScope::~TaskScope() { t_current = prev_; }
+TaskScope::TaskScope(Task& task)
+    : prev_(t_current), held_depth_(internal::validator_on() ? internal::thread_state().depth : -1) {
+  t_current = &task;
+}
+
+TaskScope::~TaskScope() {
+  if (held_depth_ >= 0 && internal::validator_on()) internal::check_scope_exit(held_depth_);
+  t_current = prev_;
+}
 
 OpScope::OpScope(const char* op) : prev_op_(current().op) {
   current().op = op;

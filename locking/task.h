@@ -46,6 +46,8 @@ class Task {
 Task& current();
 
 // Makes `task` current on this thread for the scope's lifetime (restores the previous one).
+// With the validator on, closing the scope while holding a lock taken inside it is a
+// kExitHoldingLocks violation (a request must not return to "user space" holding locks).
 class TaskScope {
  public:
   explicit TaskScope(Task& task);
@@ -55,6 +57,7 @@ class TaskScope {
 
  private:
   Task* prev_;
+  int held_depth_;  // the validator's held-stack depth at open (-1: validator was off)
 };
 
 // Names the operation current() runs, and records op begin/end (with its result) in the

@@ -112,6 +112,18 @@ ThreadState::~ThreadState() {
   tracer_thread_exit(*this);
 }
 
+void check_scope_exit(int depth) {
+  ThreadState& ts = t_state;
+  if (ts.depth <= depth) return;
+  std::vector<HeldLock> extra;
+  for (int i = depth; i < ts.depth; ++i) extra.push_back(ts.held[i].h);
+  record_violation(ViolationKind::kExitHoldingLocks,
+                   fmt::format("task scope (pid={} op={}) closes holding locks: {}", current().pid,
+                               current().op != nullptr ? current().op : "",
+                               format_held_locks(extra)),
+                   &ts.held[ts.depth - 1].h.map);
+}
+
 void might_sleep(const char* what) {
   if (!validator_on()) return;
   ThreadState& ts = t_state;

@@ -73,6 +73,10 @@ void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t n
 void trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode, Subclass s,
                    bool contended, uint64_t wait_ns);
 
+// A TaskScope closes: reports locks taken since the held stack was `depth` deep and not
+// released (they stay on the stack: the thread does hold them).
+void check_scope_exit(int depth);
+
 // Combined hooks the primitives call, only when instrumented() is true.
 // Before a blocking acquire (may_sleep: the wait sleeps rather than spins).
 void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep);

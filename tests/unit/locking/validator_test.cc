@@ -134,6 +134,29 @@ TEST_F(ValidatorTest, ThreadExitHoldingLocks) {
   [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS { m.unlock(); }();
 }
 
+TEST_F(ValidatorTest, TaskScopeClosingHoldingLocks) {
+  Mutex outer(class_a()), inner(class_b());
+  Task task(12, 0, 0);
+  outer.lock();  // held before the scope opens: not the scope's business
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    {
+      TaskScope scope(task);
+      OpScope op("mkdir");
+      inner.lock();
+    }
+    EXPECT_EQ(count_kind(ViolationKind::kExitHoldingLocks), 1u);
+    EXPECT_NE(violations().at(0).message.find("test_b"), std::string::npos);
+    EXPECT_EQ(violations().at(0).message.find("test_a"), std::string::npos);
+    inner.unlock();
+  }();
+  {
+    TaskScope scope(task);  // balanced inside: quiet
+    MutexGuard g(inner);
+  }
+  outer.unlock();
+  EXPECT_EQ(violation_count(), 1u);
+}
+
 TEST_F(ValidatorTest, AssertHeldFailures) {
   Mutex m(class_a());
   RwSemaphore sem(class_sem());
