@@ -102,7 +102,11 @@ class Fs:
 
     def daemon_status(self):
         """' (daemon ...: log tail)' if the daemon has died, else ''. For failure texts."""
-        if self.proc is None or self.proc.poll() is None:
+        if self.proc is None:
+            return ""
+        try:
+            self.proc.wait(timeout=2)  # a crashing daemon may still be dumping core
+        except subprocess.TimeoutExpired:
             return ""
         return f" [daemon {_status(self.proc.returncode)}: {_tail(self.log, 3)}]"
 
