@@ -1,7 +1,8 @@
 // User mappings of files and the fault path: mmap_file/munmap/mprotect take mmap_lock write;
 // access_read/access_write fault pages in under the per-VMA read lock (mmap_lock read as the
 // fallback), call ->fault / ->page_mkwrite, install the page at the user address (a "pte":
-// the memfd page mapped there) and copy through it while the handler keeps the folio locked.
+// the memfd page mapped there) and copy through it while the handler keeps the folio locked
+// and the page table lock is held.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -103,6 +104,7 @@ Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len, bool write)
       // Install the page at the user address (read faults map it read-only so that the first
       // write faults again and goes through ->page_mkwrite), then copy through it.
       const int prot = write ? PROT_READ | PROT_WRITE : PROT_READ;
+      locking::SpinGuard ptl(ptl_);
       void* got = ::mmap(reinterpret_cast<void*>(page), kVmPageSize, prot, MAP_SHARED | MAP_FIXED,
                          obj->fd, static_cast<off_t>(vmf.pgoff << kVmPageShift));
       if (got == MAP_FAILED) {
@@ -145,6 +147,7 @@ void Mm::unmap_mapping_range(VmObject& obj, uint64_t first, uint64_t count) {
     const uint64_t lo = std::max(v->vm_pgoff, first);
     const uint64_t hi = std::min(v->vm_pgoff + v->pages(), first + count);
     if (lo >= hi) continue;
+    locking::SpinGuard ptl(ptl_);
     reserve_memory(v->vm_start + ((lo - v->vm_pgoff) << kVmPageShift),
                    v->vm_start + ((hi - v->vm_pgoff) << kVmPageShift));
   }

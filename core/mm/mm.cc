@@ -28,6 +28,10 @@ const locking::LockClass& i_mmap_class() {
   static const locking::LockClass cls("i_mmap_rwsem", locking::LockKind::kRwSem);
   return cls;
 }
+const locking::LockClass& ptl_class() {
+  static const locking::LockClass cls("ptl", locking::LockKind::kSpinLock);
+  return cls;
+}
 const locking::LockClass& init_mm_lock_class() {
   static const locking::LockClass cls("init_mm.mmap_lock", locking::LockKind::kRwSem);
   return cls;
@@ -69,7 +73,8 @@ Mm::Mm(uint64_t reserve_bytes, Kind kind)
     : mmap_lock(kind == Kind::kUser ? mmap_lock_class() : init_mm_lock_class()),
       kind_(kind),
       tree_lock_(kind == Kind::kUser ? tree_lock_class() : init_mm_tree_lock_class()),
-      i_mmap_lock_(i_mmap_class()) {
+      i_mmap_lock_(i_mmap_class()),
+      ptl_(ptl_class()) {
   const uint64_t want = round_up_page(reserve_bytes ? reserve_bytes : kVmPageSize);
   if (kind == Kind::kUser) {
     size_ = std::max<uint64_t>(want, uint64_t{64} << 20);

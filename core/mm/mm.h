@@ -225,6 +225,10 @@ class Mm {
   // User VMAs per object (i_mmap), for unmap_mapping_range. Written under mmap_lock write and
   // i_mmap_lock_ exclusive; read under either.
   locking::RwSemaphore i_mmap_lock_;
+  // The page table lock: held while a fault installs a page at a user address and copies
+  // through it, and while unmap_mapping_range zaps user pages, so a copy never runs into a
+  // page zapped under it (the kernel's copy_from_user would fault and retry instead).
+  locking::SpinLock ptl_;
   std::map<const VmObject*, std::set<VmArea*>> i_mmap_;
 };
 

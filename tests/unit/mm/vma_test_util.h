@@ -62,18 +62,24 @@ class VmaWorld {
     ASSERT_TRUE(r.ok()) << r.error();
   }
   int unmap(uint64_t page, uint64_t n) {
-    return locked([&] { return mm_.do_munmap(addr(page), n * kVmPageSize).error(); });
+    return locked([&] {
+      mm_.mmap_assert_write_locked();
+      return mm_.do_munmap(addr(page), n * kVmPageSize).error(); });
   }
   int protect(uint64_t page, uint64_t n, uint32_t flags) {
-    return locked([&] { return mm_.mprotect_range(addr(page), n * kVmPageSize, flags).error(); });
+    return locked([&] {
+      mm_.mmap_assert_write_locked();
+      return mm_.mprotect_range(addr(page), n * kVmPageSize, flags).error(); });
   }
   int expand(uint64_t vma_page, uint64_t start, uint64_t end) {
     return locked([&] {
+      mm_.mmap_assert_write_locked();
       return mm_.vma_expand(mm_.vma_lookup(addr(vma_page)), addr(start), addr(end)).error();
     });
   }
   int shrink(uint64_t vma_page, uint64_t start, uint64_t end) {
     return locked([&] {
+      mm_.mmap_assert_write_locked();
       return mm_.vma_shrink(mm_.vma_lookup(addr(vma_page)), addr(start), addr(end)).error();
     });
   }
