@@ -1,5 +1,6 @@
 // memfs namespace methods: entries of directories, links, rename, readdir, eviction.
-#include <cstdio>
+#include <chrono>
+#include <thread>
 
 #include "core/memfs.h"
 #include "core/namei.h"
@@ -73,6 +74,9 @@ Dentry* lookup(Inode* dir, std::string_view name) {
                       {{Role::kDir, LockId::kIRwsem, rw(dir)},
                        {Role::kInode, LockId::kIRwsem, rw(dir)}});
   dir->i_rwsem.assert_held(Mode::kShared);
+  if (const uint32_t us = dir->i_sb.s_opts.lookup_latency_us) {
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+  }
   return d_lookup(dir, name);
 }
 

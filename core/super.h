@@ -87,9 +87,9 @@ class SuperBlock {
   void file_released(File* f);
 
  private:
-  bool evictable(const Inode* inode) const;
+  bool evictable(const Inode* inode) const LOCKFS_REQUIRES(s_inode_lock);
   // Removes the inode from the table (s_inode_lock held) and returns it for eviction.
-  std::unique_ptr<Inode> unhash(Inode* inode);
+  std::unique_ptr<Inode> unhash(Inode* inode) LOCKFS_REQUIRES(s_inode_lock);
   void evict(std::unique_ptr<Inode> inode);
 
   std::unordered_map<Ino, std::unique_ptr<Inode>> s_inodes_ LOCKFS_GUARDED_BY(s_inode_lock);

@@ -34,6 +34,10 @@ struct MountOptions {
   mode_t root_mode = 01777;      // tmpfs's default for the root directory
   uid_t root_uid = 0;
   gid_t root_gid = 0;
+  // Models ->lookup's own work (reading a directory block on a disk filesystem): memfs's
+  // lookup sleeps this long with the directory locked as the profile says. lockfs-stress uses
+  // it to show what shared lookups buy; 0 (the default) for real use.
+  uint32_t lookup_latency_us = 0;
 };
 
 // What a successful lookup/create returns. Each one counts as one lookup of `ino`

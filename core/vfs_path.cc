@@ -44,7 +44,9 @@ InodeRef follow_dotdot(SuperBlock& sb, Inode* dir) {
 // Row inode_operations.lookup for each component (the profile's mode); no lookup counts are
 // taken: the result is a number only. Errors: -EINVAL (relative path), -ENOENT, -ENOTDIR,
 // -EACCES, -ELOOP, -ENAMETOOLONG.
-Result<Ino> Vfs::path_lookup(std::string_view path, bool follow_last) {
+// Run-time lock mode per the profile (see Vfs::lookup); memfs::lookup asserts it.
+Result<Ino> Vfs::path_lookup(std::string_view path, bool follow_last)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   locking::OpScope op("path_lookup");
   SuperBlock& sb = *sb_;
   if (path.empty()) return err(-ENOENT);

@@ -1,0 +1,117 @@
+// vfs setattr (chmod/chown/utimes), getattr, access, statfs, fsync: permission rules and the
+// row's locking (setattr: i_rwsem exclusive).
+#include <gtest/gtest.h>
+
+#include "core/vfs.h"
+#include "tests/support/core_fixture.h"
+
+namespace lockfs::testing {
+namespace {
+
+using core::kRootIno;
+using locking::Mode;
+
+class AttrTest : public CoreTest {};
+
+bool later(const timespec& a, const timespec& b) {
+  return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+TEST_F(AttrTest, ChmodTakesInodeExclusiveAndMovesCtime) {
+  const core::Ino f = mkfile(kRootIno, "f");
+  const struct stat before = stat_of(f);
+  auto ev = record_locks([&] {
+    auto r = vfs->setattr(f, {.valid = core::kSetMode, .mode = 0600}, nullptr);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->st_mode, S_IFREG | 0600u);
+  });
+  ASSERT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "i_rwsem(reg)");
+  EXPECT_EQ(ev[0].mode, Mode::kExclusive);
+  EXPECT_FALSE(later(before.st_ctim, stat_of(f).st_ctim));
+  EXPECT_EQ(vfs->getattr(12345).error(), -ENOENT);
+}
+
+TEST_F(AttrTest, OwnershipRules) {
+  const core::Ino f = mkfile(kRootIno, "f", 06755);
+  ASSERT_TRUE(vfs->setattr(f, {.valid = core::kSetMode, .mode = 06755}, nullptr).ok());
+  ASSERT_TRUE(vfs->setattr(f, {.valid = core::kSetUid | core::kSetGid, .uid = 1000, .gid = 1000},
+                           nullptr)
+                  .ok());
+  // chown of a non-directory drops setuid and (group-executable) setgid, even by root.
+  EXPECT_EQ(stat_of(f).st_mode & 07777, 0755u);
+  AsUser owner(1000, 1000, {1000, 2000});
+  EXPECT_EQ(vfs->setattr(f, {.valid = core::kSetUid, .uid = 0}, nullptr).error(), -EPERM);
+  EXPECT_TRUE(vfs->setattr(f, {.valid = core::kSetGid, .gid = 2000}, nullptr).ok());
+  EXPECT_EQ(vfs->setattr(f, {.valid = core::kSetGid, .gid = 3000}, nullptr).error(), -EPERM);
+  // chmod g+s by a member of the file's group keeps S_ISGID.
+  ASSERT_TRUE(vfs->setattr(f, {.valid = core::kSetGid, .gid = 1000}, nullptr).ok());
+  {
+    AsUser member(1000, 1000, {});
+    ASSERT_TRUE(vfs->setattr(f, {.valid = core::kSetMode, .mode = 02755}, nullptr).ok());
+    EXPECT_EQ(stat_of(f).st_mode & 07777, 02755u);
+  }
+  {
+    AsUser stranger(1001, 1001);
+    EXPECT_EQ(vfs->setattr(f, {.valid = core::kSetMode, .mode = 0777}, nullptr).error(), -EPERM);
+    EXPECT_EQ(vfs->setattr(f, {.valid = core::kSetMtimeNow}, nullptr).error(), -EACCES);
+    EXPECT_EQ(vfs->access(f, W_OK).error(), -EACCES);
+    EXPECT_TRUE(vfs->access(f, R_OK | X_OK).ok());
+  }
+}
+
+TEST_F(AttrTest, ExplicitTimes) {
+  const core::Ino f = mkfile(kRootIno, "f");
+  core::SetAttrIn in;
+  in.valid = core::kSetAtime | core::kSetMtime;
+  in.atime = {100, 1};
+  in.mtime = {200, 2};
+  auto r = vfs->setattr(f, in, nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->st_atim.tv_sec, 100);
+  EXPECT_EQ(r->st_mtim.tv_sec, 200);
+  EXPECT_EQ(r->st_mtim.tv_nsec, 2);
+}
+
+TEST_F(AttrTest, TimesMoveOnNamespaceChanges) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  core::SetAttrIn old;
+  old.valid = core::kSetMtime;
+  old.mtime = {1, 0};
+  ASSERT_TRUE(vfs->setattr(d, old, nullptr).ok());
+  mkfile(d, "f");
+  EXPECT_GT(stat_of(d).st_mtim.tv_sec, 1);
+}
+
+TEST_F(AttrTest, StatfsCountsInodesAndBlocks) {
+  auto before = vfs->statfs(kRootIno);
+  ASSERT_TRUE(before.ok());
+  mkfile(kRootIno, "f");
+  auto after = vfs->statfs(kRootIno);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->f_ffree, before->f_ffree - 1);
+  EXPECT_EQ(after->f_files, 4096u);
+  EXPECT_EQ(after->f_bsize, 4096u);
+  EXPECT_EQ(after->f_blocks, (64u << 20) / 4096);
+}
+
+TEST_F(AttrTest, FsyncAndFlushOnFiles) {
+  auto c = vfs->create(kRootIno, "f", 0644, O_CREAT | O_RDWR);
+  ASSERT_TRUE(c.ok());
+  vfs->forget(c->entry.ino, 1);
+  ASSERT_TRUE(vfs->write(c->file, 0, std::span<const char>("abc", 3)).ok());
+  EXPECT_TRUE(vfs->fsync(c->file, false).ok());
+  EXPECT_TRUE(vfs->flush(c->file, 1).ok());
+  EXPECT_EQ(*vfs->lseek(c->file, 0, SEEK_END), 3);
+  EXPECT_EQ(vfs->lseek(c->file, -1, SEEK_SET).error(), -EINVAL);
+  ASSERT_TRUE(vfs->release(c->file).ok());
+  auto d = vfs->opendir(kRootIno, O_RDONLY);
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(vfs->fsyncdir(*d, true).ok());
+  EXPECT_EQ(vfs->read(*d, 0, std::span<char>()).error(), -EISDIR);
+  ASSERT_TRUE(vfs->releasedir(*d).ok());
+  EXPECT_EQ(vfs->opendir(ino_of("/f"), O_RDONLY).error(), -ENOTDIR);
+}
+
+}  // namespace
+}  // namespace lockfs::testing
