@@ -68,13 +68,16 @@ void ll_init(void* userdata, fuse_conn_info* conn) noexcept {
   want(FUSE_CAP_FLOCK_LOCKS);
   want(FUSE_CAP_READDIRPLUS);
   want(FUSE_CAP_ASYNC_READ);
+  // libfuse refuses ioctls on directories without it, and the kernel sends the chattr
+  // flag ioctls (lsattr -d, chattr on a directory) as directory ioctls.
+  want(FUSE_CAP_IOCTL_DIR);
   if (d->options().writeback) want(FUSE_CAP_WRITEBACK_CACHE);
   else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   // O_TRUNC arrives as a separate setattr (core's open does not truncate); the kernel
   // applies the umask; the kernel clears suid/sgid itself via setattr; no NFS export; no
-  // ioctls on directories beyond the fileattr ones the kernel sends regardless; no splice.
+  // splice.
   conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_DONT_MASK | FUSE_CAP_HANDLE_KILLPRIV |
-                  FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR | FUSE_CAP_SPLICE_READ |
+                  FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_SPLICE_READ |
                   FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
   fs_log()->info("init proto={}.{} capable={:#x} want={:#x}", conn->proto_major,
                  conn->proto_minor, conn->capable, conn->want);

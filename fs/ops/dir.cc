@@ -43,7 +43,10 @@ Result<Bytes> readdir(Request& r, fuse_ino_t ino, size_t size, off_t off, fuse_f
       } else {
         e.ino = st.st_ino;
         e.attr = st;
-        e.attr_timeout = o.attr_timeout;
+        // core's readdir reports a directory's st_size as 0 while getattr reports tmpfs's
+        // (entries + 2) * 20; an expired attribute makes the next stat ask getattr, so tar
+        // does not see a directory "change" between two stats.
+        e.attr_timeout = S_ISDIR(st.st_mode) ? 0.0 : o.attr_timeout;
         e.entry_timeout = o.entry_timeout;
       }
       need = fuse_add_direntry_plus(r.req(), b.data.get() + b.len, room, cname.c_str(), &e,

@@ -151,9 +151,11 @@ TEST(LockfsCommandLine, MountThroughMountFuse3Helper) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   std::string dir = tmpl, mnt = dir + "/mnt";
   ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
-  // mount.fuse3 runs "lockfs lockfs MNT -o ..." from PATH and the daemon backgrounds itself.
-  Cmd m = sh("PATH=" + quote(kBin) + ":$PATH mount -t fuse.lockfs -o validate=strict lockfs " +
-             quote(mnt));
+  // `mount -t fuse.lockfs lockfs MNT` runs `mount.fuse3 lockfs MNT -t lockfs -o ...`, which
+  // runs "lockfs lockfs MNT -o ..." from PATH; the daemon then backgrounds itself. mount(8)
+  // gives helpers a fixed system PATH, so the build tree is reached by calling the helper.
+  Cmd m = sh("PATH=" + quote(kBin) + ":$PATH mount.fuse3 lockfs " + quote(mnt) +
+             " -t lockfs -o rw,nosuid,nodev,validate=strict");
   ASSERT_EQ(m.status, 0) << m.out;
   ASSERT_TRUE(is_mounted(mnt));
   EXPECT_TRUE(write_file(mnt + "/f", "via helper"));

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -125,8 +126,13 @@ TEST_F(SmallFs, FillToEnospcKeepsEarlierFiles) {
   close(fd);
   EXPECT_TRUE(read_file(path("a")) == a);
   EXPECT_TRUE(read_file(path("b")) == b);
-  // Freeing space makes writes possible again.
+  // Freeing space makes writes possible again. FUSE sends RELEASE after close() returns, so
+  // the unlinked file's pages go once the daemon has processed it: wait for statfs to say so.
   ASSERT_EQ(unlink(path("fill").c_str()), 0);
+  ASSERT_TRUE(eventually([&] {
+    struct statvfs sv;
+    return statvfs(mnt_.c_str(), &sv) == 0 && sv.f_bfree * sv.f_bsize >= (2u << 20);
+  }));
   EXPECT_TRUE(write_file(path("c"), std::string(1 << 20, 'c')));
 }
 

@@ -5,6 +5,7 @@
 // daemon, detaches the mount and aborts when a test hangs.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -139,6 +140,8 @@ class MountTest : public ::testing::Test {
     char tmpl[] = "/tmp/lockfs-mt.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    // mkdtemp makes it 0700; setresuid children must be able to reach the mount point.
+    ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
     mnt_ = dir_ + "/mnt";
     log_ = dir_ + "/lockfs.log";
     ASSERT_EQ(::mkdir(mnt_.c_str(), 0755), 0);
@@ -169,15 +172,44 @@ class MountTest : public ::testing::Test {
     ASSERT_TRUE(is_mounted(mnt_)) << "lockfs did not mount:\n" << read_file(log_);
   }
 
+  // Closes descriptors a failed assertion left open on the mount (they would keep it busy).
+  void close_leaked_fds() {
+    std::vector<int> fds;
+    if (DIR* d = opendir("/proc/self/fd")) {
+      while (dirent* e = readdir(d)) {
+        int fd = atoi(e->d_name);
+        char target[4096];
+        std::string link = std::string("/proc/self/fd/") + e->d_name;
+        ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+        if (fd > 2 && n > 0 && std::string(target, n).rfind(mnt_, 0) == 0) fds.push_back(fd);
+      }
+      closedir(d);
+    }
+    for (int fd : fds) ::close(fd);
+  }
+
   // Unmounts and waits for the daemon; returns its exit status (or -1).
   int unmount() {
     if (daemon_ <= 0) return -1;
-    for (int i = 0; i < 50 && is_mounted(mnt_); i++) {
+    close_leaked_fds();
+    for (int i = 0; i < 30 && is_mounted(mnt_); i++) {
       if (sh("fusermount3 -u " + quote(mnt_)).status == 0) break;
       usleep(100000);  // EBUSY: a child of the test may still be closing files
     }
+    if (is_mounted(mnt_)) {
+      ADD_FAILURE() << "mount stayed busy; detaching it";
+      sh("fusermount3 -u -z " + quote(mnt_));
+    }
     int st = 0;
-    pid_t got = waitpid(daemon_, &st, 0);
+    pid_t got = -1;
+    for (int i = 0; i < 500 && (got = waitpid(daemon_, &st, WNOHANG)) == 0; i++) usleep(10000);
+    if (got == 0) {
+      ADD_FAILURE() << "lockfs did not exit after unmount; killing it";
+      kill(daemon_, SIGKILL);
+      got = waitpid(daemon_, &st, 0);
+      daemon_ = -1;
+      return -1;
+    }
     daemon_ = -1;
     if (got < 0) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;

@@ -33,7 +33,7 @@ TEST_F(Tools, CpTarRsyncKeepTreesIdentical) {
 TEST_F(Tools, GitInitAddCommit) {
   EXPECT_SH_OK("mkdir repo && cd repo && git init -q && cp -a " + quote(kSrc + "/fs") +
                " . && git add -A && git -c user.name=t -c user.email=t@e commit -qm init && "
-               "git status --porcelain | wc -l | grep -qx 0 && git fsck --no-progress -q && "
+               "git status --porcelain | wc -l | grep -qx 0 && git fsck --no-progress && "
                "git log --oneline | grep -q init");
   EXPECT_SH_OK("cd repo && echo change >> fs/main.cc && git -c user.name=t -c user.email=t@e "
                "commit -qam two && git log --oneline | wc -l | grep -qx 2 && "
