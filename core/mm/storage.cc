@@ -56,7 +56,13 @@ Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char
       const uint64_t room = ((after ? after->vm_start : hi) - prev->vm_end) >> kVmPageShift;
       if (room > 0) {
         const uint64_t m = std::min(room, n);
-        r = vma_expand(prev, prev->vm_start, prev->vm_end + (m << kVmPageShift));
+        uint64_t new_end = prev->vm_end + (m << kVmPageShift);
+        // Filling the gap up to the next window of the same run: swallow it too.
+        if (after && after->vm_start == new_end && after->vm_file == &obj &&
+            after->vm_pgoff == p + m) {
+          new_end = after->vm_end;
+        }
+        r = vma_expand(prev, prev->vm_start, new_end);
         continue;
       }
     }

@@ -291,13 +291,14 @@ Result<void> Mm::vma_expand(VmArea* vma, uint64_t start, uint64_t end) {
   std::vector<VmArea*> window{vma};
   std::vector<VmArea*> above = overlapping(vma->vm_end, end);
   if (!above.empty()) {
-    // Only "remove next": exactly the next VMA, compatible, and without ->close.
+    // Only "remove next": exactly the next VMA, ending at end, compatible, without ->close.
     VmArea* next = above.front();
-    const bool ok_next = above.size() == 1 && next->vm_start == vma->vm_end &&
-                         next->vm_end == end && next->vm_file == vma->vm_file &&
-                         next->vm_ops == vma->vm_ops && next->vm_flags == vma->vm_flags &&
-                         next->vm_pgoff == vma->vm_pgoff + vma->pages() &&
-                         !(next->vm_ops && next->vm_ops->has_close());
+    // (Free space may lie between: vma_merge_new_range fills a gap and swallows next.)
+    const bool ok_next =
+        above.size() == 1 && next->vm_end == end && next->vm_file == vma->vm_file &&
+        next->vm_ops == vma->vm_ops && next->vm_flags == vma->vm_flags &&
+        next->vm_pgoff == vma->vm_pgoff + ((next->vm_start - vma->vm_start) >> kVmPageShift) &&
+        !(next->vm_ops && next->vm_ops->has_close());
     if (!ok_next) return err(-EINVAL);
     window.push_back(next);
   }

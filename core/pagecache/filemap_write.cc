@@ -30,7 +30,9 @@ Result<size_t> AddressSpace::write(uint64_t pos, std::span<const char> data)
     LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   host_rwsem_.assert_held_exclusive();
   if (data.empty()) return size_t{0};
-  if (pos + data.size() < pos) return err(-EFBIG);
+  if (pos + data.size() < pos || pos + data.size() > kMaxFilePages * kPageSize) {
+    return err(-EFBIG);
+  }
   const uint64_t end = pos + data.size();
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (end - 1) / kPageSize;
@@ -84,7 +86,7 @@ Result<size_t> AddressSpace::write(uint64_t pos, std::span<const char> data)
 static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len, bool zero)
     LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   if (len == 0) return ok();
-  if (off + len < off) return err(-EFBIG);
+  if (off + len < off || off + len > kMaxFilePages * kPageSize) return err(-EFBIG);
   const uint64_t first = off / kPageSize;
   const uint64_t end = (off + len - 1) / kPageSize + 1;
   std::vector<uint64_t> absent = m.absent_in(first, end);

@@ -18,8 +18,6 @@ const locking::LockClass& i_pages_class() {
   static const locking::LockClass cls("i_pages", locking::LockKind::kSpinLock);
   return cls;
 }
-// Page offsets past this are not addressable in the memfd (well beyond any i_size we allow).
-constexpr uint64_t kMaxPages = uint64_t{1} << 40;
 }  // namespace
 
 const locking::LockClass& folio_lock_class() {
@@ -31,7 +29,7 @@ AddressSpace::Impl::Impl(AddressSpace& a) : as(a), vm_ops(*this), i_pages(i_page
   obj.fd = ::memfd_create("lockfs-mapping", MFD_CLOEXEC);
   LOCKFS_CHECK(obj.fd >= 0, "memfd_create failed");
   // Sparse: the size only makes the page offsets mappable; pages exist once written.
-  LOCKFS_CHECK(::ftruncate(obj.fd, static_cast<off_t>(kMaxPages * kPageSize)) == 0,
+  LOCKFS_CHECK(::ftruncate(obj.fd, static_cast<off_t>(kMaxFilePages * kPageSize)) == 0,
                "memfd ftruncate failed");
   obj.ops = &vm_ops;
   obj.id = a.ino_;
@@ -207,7 +205,7 @@ uint64_t AddressSpace::Impl::charge_some(uint64_t n) {
 }
 
 void AddressSpace::Impl::punch_memory(uint64_t first, uint64_t end) {
-  end = std::min(end, kMaxPages);
+  end = std::min(end, kMaxFilePages);
   if (first >= end) return;
   const int rc = ::fallocate(obj.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                              static_cast<off_t>(first * kPageSize),

@@ -19,6 +19,9 @@ static_assert(kPageSize == kVmPageSize, "page cache and mm disagree on the page 
 
 using FolioRef = std::shared_ptr<Folio>;
 
+// Page offsets at or past this are not addressable in a mapping's memfd: -EFBIG (4 PiB).
+inline constexpr uint64_t kMaxFilePages = uint64_t{1} << 40;
+
 // vm_operations of a user mapping of the file (filemap_fault, filemap_page_mkwrite).
 class FileVmOps final : public VmOperations {
  public:

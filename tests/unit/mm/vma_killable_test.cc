@@ -126,6 +126,13 @@ TEST(VmaKillable, EveryOperationAtEveryLockPoint) {
          return w.mm_.vma_expand(w.mm_.vma_lookup(w.addr(0)), w.addr(0), w.addr(5)).error();
        },
        2},
+      {"vma_expand over a gap into next (AA..BB -> AAAAAA)",
+       [](VmaWorld& w) { w.map(0, 2, 0, kRW); w.map(4, 2, 4, kRW); },
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.vma_expand(w.mm_.vma_lookup(w.addr(0)), w.addr(0), w.addr(6)).error();
+       },
+       2},
       {"vma_shrink (AAAA -> .AAA)",
        [](VmaWorld& w) { w.map(0, 4, 0, kRW); },
        [](VmaWorld& w) {

@@ -130,6 +130,18 @@ TEST_F(VmaFixture, ExpandIntoFreeSpaceAndOverNext) {
   check_pattern();
 }
 
+TEST_F(VmaFixture, ExpandFillsAGapAndSwallowsNext) {
+  map(0, 2, 0, kRW);
+  map(4, 2, 4, kRW);
+  EXPECT_EQ(layout(6), "AA..BB");
+  EXPECT_EQ(expand(0, 0, 6), 0);  // vma_merge_new_range's shape: gap + next
+  EXPECT_EQ(layout(6), "AAAAAA");
+  check_pattern();
+  map(8, 2, 30, kRW);
+  EXPECT_EQ(expand(0, 0, 10), -EINVAL);  // next's pgoff does not continue ours
+  EXPECT_EQ(layout(10), "AAAAAA..BB");
+}
+
 TEST_F(VmaFixture, ExpandDownwardsKeepsPgoffRelation) {
   map(2, 2, 2, kRW);
   EXPECT_EQ(expand(2, 0, 4), 0);
