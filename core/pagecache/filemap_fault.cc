@@ -5,6 +5,7 @@
 
 #include "core/pagecache/mapping_impl.h"
 #include "locking/check.h"
+#include "locking/sync_point.h"
 
 namespace lockfs::core {
 
@@ -94,6 +95,7 @@ VmFault FileVmOps::fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   }
   vmf.page = f->data;
   vmf.handle = new FolioRef(std::move(f));
+  LOCKFS_SYNC_POINT("filemap_fault:folio_locked");
   return VmFault::kLocked;
 }
 

@@ -12,6 +12,7 @@
 #include "core/mm/mm.h"
 #include "core/pagecache/address_space.h"
 #include "locking/rwsem.h"
+#include "locking/sync_point.h"
 #include "locking/task.h"
 #include "tests/unit/mm/mm_test_util.h"
 
@@ -136,6 +137,57 @@ TEST_F(FaultTest, KilledFaultReturnsEintr) {
   std::string out;
   EXPECT_EQ(mread(0, &out, 1).error(), -EINTR);  // invalidate_lock shared, killable
   EXPECT_EQ(mm_.mmap_file(as_->vm_object(), 0, kPageSize, kVmRead).error(), -EINTR);
+}
+
+// write_begin's folio_lock_killable: a writer waiting for a folio a fault holds is killed:
+// -EINTR with no progress, a short count with some, and nothing allocated for the rest.
+TEST_F(FaultTest, WriterKilledWhileWaitingForAFolioLock) {
+  test::Watchdog dog(30);
+  fill(2);
+  map_all();
+  std::atomic<bool> held{false}, release{false};
+  locking::sync_point_set("filemap_fault:folio_locked", [&] {
+    held = true;
+    while (!release.load()) std::this_thread::yield();
+  });
+  std::thread reader([&] {
+    std::string out;
+    EXPECT_EQ(*mread(kPageSize, &out, 1), 1u);  // holds page 1's folio lock meanwhile
+  });
+  while (!held.load()) std::this_thread::yield();
+  locking::sync_point_clear_all();  // the callback already running keeps running
+  for (int progress = 0; progress < 2; ++progress) {
+    locking::Task task(11, 0, 0, "write");
+    const uint64_t base = as_->aops_stats().write_begin;
+    std::atomic<int> rc{1};
+    std::atomic<size_t> n{0};
+    std::thread writer([&] {
+      locking::TaskScope scope(task);
+      // progress 0: starts at the held page; 1: page 0 first, then waits on page 1.
+      const uint64_t pos = progress ? kPageSize - 10 : kPageSize;
+      const std::string data(100 + 3 * kPageSize, 'k');
+      WriteGuard g(i_rwsem_);
+      auto r = as_->write(pos, std::span<const char>(data.data(), data.size()));
+      rc = r.error();
+      n = r ? *r : 0;
+    });
+    // Wait until the writer has entered write_begin for the held page (page 0 done first
+    // when progress is 1). Whether it already sleeps does not matter: folio_lock_killable
+    // checks the signal before it waits, and wakes on it while waiting.
+    while (as_->aops_stats().write_begin < base + 1 + progress) std::this_thread::yield();
+    task.send_fatal_signal();
+    writer.join();
+    if (progress == 0) {
+      EXPECT_EQ(rc.load(), -EINTR);
+    } else {
+      EXPECT_EQ(rc.load(), 0);
+      EXPECT_EQ(n.load(), 10u);  // page 0's tail, then killed at page 1
+    }
+    EXPECT_EQ(as_->nr_pages(), 2u);  // nothing allocated past the held page
+    EXPECT_EQ(budget_.used(), 2u);
+  }
+  release = true;
+  reader.join();
 }
 
 // Faults (readers) against a writer splitting and merging the mapping: every read sees the
