@@ -48,6 +48,14 @@ bool is_subdir(SuperBlock& sb, Ino ino, Ino anc) {
   return ino == anc || anc == kRootIno || d_ancestor(sb, anc, ino) != 0;
 }
 
+InodeRef follow_dotdot(SuperBlock& sb, Inode* dir) {
+  for (;;) {
+    const unsigned seq = sb.rename_lock.read_seqbegin();
+    InodeRef up(&sb, sb.iget(sb.parent_of(dir->i_ino)));
+    if (!sb.rename_lock.read_seqretry(seq)) return up;
+  }
+}
+
 Ino lock_two_directories(Inode* p1, Inode* p2) {
   SuperBlock& sb = p1->i_sb;
   sb.s_vfs_rename_sem.assert_held(locking::Mode::kExclusive);

@@ -20,6 +20,11 @@ Ino d_ancestor(SuperBlock& sb, Ino anc, Ino ino);
 // is_subdir: directory `ino` is `anc` or below it (same walk).
 bool is_subdir(SuperBlock& sb, Ino ino, Ino anc);
 
+// follow_dotdot: pins the parent of directory `dir` (empty when dir was removed). The ".."
+// pointer may change under us (a cross-directory rename); rename_lock's count tells, and the
+// walk retries.
+InodeRef follow_dotdot(SuperBlock& sb, Inode* dir);
+
 // p1 != p2, same superblock, s_vfs_rename_sem held. Ancestor first, else p1 first. Returns the
 // trap: the child of the ancestor on the way to the other parent (0 if neither is an ancestor).
 // Both end up locked exclusive: the first as kParent, the second as kParent2.

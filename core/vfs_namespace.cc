@@ -27,7 +27,7 @@ Result<EntryOut> Vfs::lookup(Ino parent, std::string_view name) LOCKFS_NO_THREAD
   if (int rc = inode_permission(*dir.get(), kMayExec)) return traced(op, Result<EntryOut>(err(rc)));
   if (name == ".") return make_entry(sb, dir.get());
   if (name == "..") {
-    InodeRef up = pin(sb, sb.parent_of(dir->i_ino));
+    InodeRef up = follow_dotdot(sb, dir.get());
     if (!up) return traced(op, Result<EntryOut>(err(-ENOENT)));
     return make_entry(sb, up.get());
   }

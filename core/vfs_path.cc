@@ -29,16 +29,6 @@ void push_components(std::deque<std::string>& q, std::string_view path) {
   q.insert(q.begin(), parts.begin(), parts.end());
 }
 
-// follow_dotdot: the parent of a pinned directory. The ".." pointer may change under us (a
-// cross-directory rename); the seqcount tells, and we retry.
-InodeRef follow_dotdot(SuperBlock& sb, Inode* dir) {
-  for (;;) {
-    const unsigned seq = sb.rename_lock.read_seqbegin();
-    InodeRef up = pin(sb, sb.parent_of(dir->i_ino));
-    if (!sb.rename_lock.read_seqretry(seq)) return up;
-  }
-}
-
 }  // namespace
 
 // Row inode_operations.lookup for each component (the profile's mode); no lookup counts are
