@@ -17,8 +17,8 @@ std::shared_ptr<spdlog::logger> lock_logger() {
   // fs/main registers "lock" at start-up; before that (and in tests) fall back to an
   // unregistered stderr logger, so registering later never collides with ours.
   if (auto lg = spdlog::get("lock")) return lg;
-  static const std::shared_ptr<spdlog::logger> fallback =
-      std::make_shared<spdlog::logger>("lock", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  static const std::shared_ptr<spdlog::logger> fallback = std::make_shared<spdlog::logger>(
+      "lock", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   return fallback;
 }
 

@@ -35,7 +35,7 @@ bool FolioFlags::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool ok = !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
   if (instrumented()) {
     if (ok) {
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
     } else {
       internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
     }
@@ -45,9 +45,11 @@ bool FolioFlags::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 
 void FolioFlags::lock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, Subclass::kNormal, true);
+  if (instr)
+    internal::lock_wait_begin(map_, Mode::kExclusive, Subclass::kNormal, true, LOCKFS_CALLER);
   if (__builtin_expect(!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+    if (instr)
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
     return;
   }
   const uint64_t t0 = internal::now_ns();
@@ -58,19 +60,21 @@ void FolioFlags::lock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   });
   if (instr) {
     internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, true,
-                            internal::now_ns() - t0);
+                            internal::now_ns() - t0, LOCKFS_CALLER);
   }
 }
 
 int FolioFlags::lock_killable() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, Subclass::kNormal, true);
+  if (instr)
+    internal::lock_wait_begin(map_, Mode::kExclusive, Subclass::kNormal, true, LOCKFS_CALLER);
   if (current().fatal_signal_pending()) {  // deterministic, as RwSemaphore's killable paths
     if (instr) internal::lock_killed(map_, Mode::kExclusive, Subclass::kNormal, 0);
     return -EINTR;
   }
   if (__builtin_expect(!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+    if (instr)
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
     return 0;
   }
   const uint64_t t0 = internal::now_ns();
@@ -84,7 +88,8 @@ int FolioFlags::lock_killable() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
     if (instr) internal::lock_killed(map_, Mode::kExclusive, Subclass::kNormal, waited);
     return rc;
   }
-  if (instr) internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, true, waited);
+  if (instr)
+    internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, true, waited, LOCKFS_CALLER);
   return 0;
 }
 

@@ -34,12 +34,18 @@ size_t lock_class_count() { return g_class_count.load(std::memory_order_acquire)
 
 const char* subclass_name(Subclass s) {
   switch (s) {
-    case Subclass::kNormal: return "normal";
-    case Subclass::kParent: return "parent";
-    case Subclass::kParent2: return "parent2";
-    case Subclass::kChild: return "child";
-    case Subclass::kXattr: return "xattr";
-    case Subclass::kNonDir2: return "nondir2";
+    case Subclass::kNormal:
+      return "normal";
+    case Subclass::kParent:
+      return "parent";
+    case Subclass::kParent2:
+      return "parent2";
+    case Subclass::kChild:
+      return "child";
+    case Subclass::kXattr:
+      return "xattr";
+    case Subclass::kNonDir2:
+      return "nondir2";
   }
   return "?";
 }

@@ -45,25 +45,27 @@ int Mutex::lock_slow(bool killable) {
 
 void Mutex::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true);
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true, LOCKFS_CALLER);
   if (__builtin_expect(trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0);
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
     return;
   }
   const uint64_t t0 = internal::now_ns();
   (void)lock_slow(false);
-  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0);
+  if (instr)
+    internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0,
+                            LOCKFS_CALLER);
 }
 
 int Mutex::lock_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true);
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true, LOCKFS_CALLER);
   if (current().fatal_signal_pending()) {  // deterministic, as RwSemaphore's killable paths
     if (instr) internal::lock_killed(map_, Mode::kExclusive, s, 0);
     return -EINTR;
   }
   if (__builtin_expect(trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0);
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
     return 0;
   }
   const uint64_t t0 = internal::now_ns();
@@ -73,7 +75,7 @@ int Mutex::lock_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
     if (instr) internal::lock_killed(map_, Mode::kExclusive, s, waited);
     return rc;
   }
-  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, waited);
+  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, waited, LOCKFS_CALLER);
   return 0;
 }
 
@@ -81,7 +83,7 @@ bool Mutex::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool ok = trylock_fast();
   if (instrumented()) {
     if (ok) {
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
     } else {
       internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
     }
@@ -102,8 +104,7 @@ void Mutex::assert_held() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 
 void Mutex::assert_not_held() const { internal::assert_not_held(map_); }
 
-SpinLock::SpinLock(const LockClass& cls, uint64_t object, uint64_t aux)
-    : map_{&cls, object, aux} {}
+SpinLock::SpinLock(const LockClass& cls, uint64_t object, uint64_t aux) : map_{&cls, object, aux} {}
 
 bool SpinLock::trylock_fast() {
   return !locked_.load(std::memory_order_relaxed) &&
@@ -112,9 +113,9 @@ bool SpinLock::trylock_fast() {
 
 void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, false);
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, false, LOCKFS_CALLER);
   if (__builtin_expect(trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0);
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
     return;
   }
   const uint64_t t0 = internal::now_ns();
@@ -128,14 +129,16 @@ void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
       cpu_relax();
     }
   }
-  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0);
+  if (instr)
+    internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0,
+                            LOCKFS_CALLER);
 }
 
 bool SpinLock::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool ok = trylock_fast();
   if (instrumented()) {
     if (ok) {
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
     } else {
       internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
     }

@@ -79,25 +79,26 @@ int RwSemaphore::write_slow(bool killable) {
 
 void RwSemaphore::down_read(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kShared, s, true);
+  if (instr) internal::lock_wait_begin(map_, Mode::kShared, s, true, LOCKFS_CALLER);
   if (__builtin_expect(read_trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kShared, s, false, 0);
+    if (instr) internal::lock_acquired(map_, Mode::kShared, s, false, 0, LOCKFS_CALLER);
     return;
   }
   const uint64_t t0 = internal::now_ns();
   (void)read_slow(false);
-  if (instr) internal::lock_acquired(map_, Mode::kShared, s, true, internal::now_ns() - t0);
+  if (instr)
+    internal::lock_acquired(map_, Mode::kShared, s, true, internal::now_ns() - t0, LOCKFS_CALLER);
 }
 
 int RwSemaphore::down_read_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kShared, s, true);
+  if (instr) internal::lock_wait_begin(map_, Mode::kShared, s, true, LOCKFS_CALLER);
   if (current().fatal_signal_pending()) {
     if (instr) internal::lock_killed(map_, Mode::kShared, s, 0);
     return -EINTR;
   }
   if (__builtin_expect(read_trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kShared, s, false, 0);
+    if (instr) internal::lock_acquired(map_, Mode::kShared, s, false, 0, LOCKFS_CALLER);
     return 0;
   }
   const uint64_t t0 = internal::now_ns();
@@ -107,7 +108,7 @@ int RwSemaphore::down_read_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS
     if (instr) internal::lock_killed(map_, Mode::kShared, s, waited);
     return rc;
   }
-  if (instr) internal::lock_acquired(map_, Mode::kShared, s, true, waited);
+  if (instr) internal::lock_acquired(map_, Mode::kShared, s, true, waited, LOCKFS_CALLER);
   return 0;
 }
 
@@ -115,7 +116,7 @@ bool RwSemaphore::down_read_trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool ok = read_trylock_fast();
   if (instrumented()) {
     if (ok) {
-      internal::lock_acquired(map_, Mode::kShared, Subclass::kNormal, false, 0);
+      internal::lock_acquired(map_, Mode::kShared, Subclass::kNormal, false, 0, LOCKFS_CALLER);
     } else {
       internal::lock_try_failed(map_, Mode::kShared, Subclass::kNormal);
     }
@@ -132,25 +133,27 @@ void RwSemaphore::up_read() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 
 void RwSemaphore::down_write(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true);
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true, LOCKFS_CALLER);
   if (__builtin_expect(write_trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0);
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
     return;
   }
   const uint64_t t0 = internal::now_ns();
   (void)write_slow(false);
-  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0);
+  if (instr)
+    internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0,
+                            LOCKFS_CALLER);
 }
 
 int RwSemaphore::down_write_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true);
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true, LOCKFS_CALLER);
   if (current().fatal_signal_pending()) {
     if (instr) internal::lock_killed(map_, Mode::kExclusive, s, 0);
     return -EINTR;
   }
   if (__builtin_expect(write_trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0);
+    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
     return 0;
   }
   const uint64_t t0 = internal::now_ns();
@@ -160,7 +163,7 @@ int RwSemaphore::down_write_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSI
     if (instr) internal::lock_killed(map_, Mode::kExclusive, s, waited);
     return rc;
   }
-  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, waited);
+  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, waited, LOCKFS_CALLER);
   return 0;
 }
 
@@ -168,7 +171,7 @@ bool RwSemaphore::down_write_trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool ok = write_trylock_fast();
   if (instrumented()) {
     if (ok) {
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0);
+      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
     } else {
       internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
     }

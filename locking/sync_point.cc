@@ -16,7 +16,8 @@ std::map<std::string, std::function<void()>, std::less<>>* g_sync_map = nullptr;
 std::atomic<size_t> g_sync_installed{0};
 
 std::map<std::string, std::function<void()>, std::less<>>& sync_map() {
-  if (g_sync_map == nullptr) g_sync_map = new std::map<std::string, std::function<void()>, std::less<>>();
+  if (g_sync_map == nullptr)
+    g_sync_map = new std::map<std::string, std::function<void()>, std::less<>>();
   return *g_sync_map;
 }
 }  // namespace

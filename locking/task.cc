@@ -51,7 +51,8 @@ Task& current() {
 }
 
 TaskScope::TaskScope(Task& task)
-    : prev_(t_current), held_depth_(internal::validator_on() ? internal::thread_state().depth : -1) {
+    : prev_(t_current),
+      held_depth_(internal::validator_on() ? internal::thread_state().depth : -1) {
   t_current = &task;
 }
 

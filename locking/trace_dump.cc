@@ -18,11 +18,21 @@ std::string json_escape(const char* s) {
   for (const char* p = s; *p != '\0'; ++p) {
     const auto c = static_cast<unsigned char>(*p);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += fmt::format("\\u{:04x}", c);
@@ -76,8 +86,8 @@ void dump_jsonl(std::ostream& os, const std::vector<TraceEvent>& events) {
         "\"class_id\":{},\"subclass\":\"{}\",\"object\":{},\"aux\":{},\"mode\":\"{}\","
         "\"contended\":{},\"wait_ns\":{},\"result\":{}}}\n",
         e.ts_ns, e.tid, e.pid, json_escape(e.op), event_type_name(e.type),
-        json_escape(class_name(e.class_id)), e.class_id, subclass_name(e.subclass), e.object,
-        e.aux, mode_name(e.mode), e.contended ? "true" : "false", e.wait_ns, e.result);
+        json_escape(class_name(e.class_id)), e.class_id, subclass_name(e.subclass), e.object, e.aux,
+        mode_name(e.mode), e.contended ? "true" : "false", e.wait_ns, e.result);
   }
 }
 
@@ -136,9 +146,10 @@ void dump_chrome(std::ostream& os, const std::vector<TraceEvent>& events) {
   for (const TraceEvent& e : events) {
     if (!tracks.count(e.tid)) {
       tracks[e.tid];
-      w.event(fmt::format("\"ph\":\"M\",\"ts\":0,\"pid\":{},\"tid\":{},\"name\":\"thread_name\","
-                          "\"args\":{{\"name\":\"lockfs thread {}\"}}",
-                          w.pid(), e.tid, e.tid));
+      w.event(
+          fmt::format("\"ph\":\"M\",\"ts\":0,\"pid\":{},\"tid\":{},\"name\":\"thread_name\","
+                      "\"args\":{{\"name\":\"lockfs thread {}\"}}",
+                      w.pid(), e.tid, e.tid));
     }
   }
   const uint64_t last_ts = events.empty() ? 0 : events.back().ts_ns;
@@ -146,7 +157,8 @@ void dump_chrome(std::ostream& os, const std::vector<TraceEvent>& events) {
     std::vector<Open>& open = tracks[e.tid];
     const double ts = us(e.ts_ns);
     const std::string label = lock_label(e);
-    const std::string common = fmt::format("\"task_pid\":{},\"op\":\"{}\"", e.pid, json_escape(e.op));
+    const std::string common =
+        fmt::format("\"task_pid\":{},\"op\":\"{}\"", e.pid, json_escape(e.op));
     if ((e.type == EventType::kAcquire || e.type == EventType::kKilled) && e.wait_ns != 0) {
       w.event(w.head("X", us(e.ts_ns - e.wait_ns), e.tid, "wait " + label) +
               fmt::format(",\"dur\":{:.3f},\"cat\":\"wait\",\"args\":{{{},\"object\":{},"
@@ -156,8 +168,13 @@ void dump_chrome(std::ostream& os, const std::vector<TraceEvent>& events) {
     switch (e.type) {
       case EventType::kOpBegin:
       case EventType::kAcquire: {
-        Open o{e.type == EventType::kOpBegin, e.class_id, e.object, e.aux, e.op,
-               e.type == EventType::kOpBegin ? std::string(e.op ? e.op : "") : label, common};
+        Open o{e.type == EventType::kOpBegin,
+               e.class_id,
+               e.object,
+               e.aux,
+               e.op,
+               e.type == EventType::kOpBegin ? std::string(e.op ? e.op : "") : label,
+               common};
         if (!o.op) {
           o.args += fmt::format(",\"object\":{},\"aux\":{},\"mode\":\"{}\",\"contended\":{}",
                                 e.object, e.aux, mode_name(e.mode), e.contended);

@@ -6,6 +6,8 @@
 // kept, when the thread exits; the next new thread appends to it. Every event carries its own
 // tid, so a ring may hold several (sequential) threads' events. Slots are arrays of relaxed
 // atomics and readers detect overwritten slots from `head`, so snapshots never race writers.
+#include "locking/tracer.h"
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -13,7 +15,6 @@
 
 #include "locking/internal/runtime.h"
 #include "locking/task.h"
-#include "locking/tracer.h"
 
 namespace lockfs::locking {
 
@@ -32,8 +33,8 @@ struct Ring {
   std::unique_ptr<Slot[]> slots;
   std::atomic<uint64_t> head{0};     // events ever written; stored only by the owner
   std::atomic<uint64_t> writing{0};  // head + 1 while the owner fills a slot, else head
-  std::atomic<uint64_t> base{0};  // events before it were dropped by trace_reset()
-  bool in_use = false;            // g_pool_mu
+  std::atomic<uint64_t> base{0};     // events before it were dropped by trace_reset()
+  bool in_use = false;               // g_pool_mu
 };
 
 namespace {
@@ -139,13 +140,20 @@ using internal::g_stats;
 
 const char* event_type_name(EventType t) {
   switch (t) {
-    case EventType::kAcquire: return "acquire";
-    case EventType::kRelease: return "release";
-    case EventType::kKilled: return "killed";
-    case EventType::kTryFail: return "trylock-fail";
-    case EventType::kViolation: return "violation";
-    case EventType::kOpBegin: return "op-begin";
-    case EventType::kOpEnd: return "op-end";
+    case EventType::kAcquire:
+      return "acquire";
+    case EventType::kRelease:
+      return "release";
+    case EventType::kKilled:
+      return "killed";
+    case EventType::kTryFail:
+      return "trylock-fail";
+    case EventType::kViolation:
+      return "violation";
+    case EventType::kOpBegin:
+      return "op-begin";
+    case EventType::kOpEnd:
+      return "op-end";
   }
   return "?";
 }
@@ -168,7 +176,8 @@ void trace_reset() {
     const size_t cap = internal::g_ring_cap.load(std::memory_order_relaxed);
     // Free rings of an old capacity are never written again: drop them.
     std::erase_if(rs, [cap](const auto& r) { return !r->in_use && r->cap != cap; });
-    for (auto& r : rs) r->base.store(r->head.load(std::memory_order_acquire), std::memory_order_relaxed);
+    for (auto& r : rs)
+      r->base.store(r->head.load(std::memory_order_acquire), std::memory_order_relaxed);
   }
   for (auto& s : g_stats) {
     for (auto* a : {&s.acquisitions, &s.contentions, &s.killed, &s.wait_total, &s.wait_max,
@@ -214,8 +223,8 @@ void trace_op(EventType type, const char* op, int result) {
 
 }  // namespace hooks
 
-void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode,
-                             Subclass s, bool contended, uint64_t wait_ns) {
+void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode, Subclass s,
+                             bool contended, uint64_t wait_ns) {
   internal::ThreadState& ts = internal::thread_state();
   const Task& task = current();
   TraceEvent e;

@@ -7,14 +7,20 @@
 // use distinct subclasses (lock_rename's kParent/kParent2) or a helper that owns the order;
 // flagging every such pair would force annotations on harmless shared nesting (two directories'
 // i_rwsem shared during lookup).
+#include "locking/validator.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <time.h>
+
+#include <cstdlib>
+#include <cstring>
 
 #include "locking/check.h"
 #include "locking/internal/lock_graph.h"
 #include "locking/internal/runtime.h"
 #include "locking/task.h"
-#include "locking/validator.h"
 
 namespace lockfs::locking {
 
@@ -33,6 +39,25 @@ bool spins(const LockClass* cls) {
   return cls->kind() == LockKind::kSpinLock || cls->kind() == LockKind::kSeqLock;
 }
 
+// "vfs_rename(...)+0x4c" when the symbol is exported, else "lockfs+0x1234" (feed the offset
+// to addr2line -e <module>). Only called while building a report.
+std::string site_name(const void* site) {
+  Dl_info info;
+  if (site == nullptr || dladdr(site, &info) == 0) return fmt::format("{}", site);
+  const auto addr = reinterpret_cast<uintptr_t>(site);
+  if (info.dli_sname != nullptr && info.dli_saddr != nullptr) {
+    int status = 0;
+    char* dem = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
+    std::string s = fmt::format("{}+{:#x}", status == 0 && dem ? dem : info.dli_sname,
+                                addr - reinterpret_cast<uintptr_t>(info.dli_saddr));
+    std::free(dem);
+    return s;
+  }
+  const char* module = info.dli_fname != nullptr ? info.dli_fname : "?";
+  if (const char* slash = std::strrchr(module, '/')) module = slash + 1;
+  return fmt::format("{}+{:#x}", module, addr - reinterpret_cast<uintptr_t>(info.dli_fbase));
+}
+
 std::string describe(const HeldLock& h) {
   std::string s = h.map.cls != nullptr ? h.map.cls->name() : "?";
   if (h.subclass != Subclass::kNormal) {
@@ -43,6 +68,7 @@ std::string describe(const HeldLock& h) {
   if (h.map.aux != 0) s += fmt::format(":{}", h.map.aux);
   s += h.mode == Mode::kShared ? " shared" : " excl";
   s += fmt::format(" (op={})", h.op != nullptr ? h.op : "");
+  if (h.site != nullptr) s += " at " + site_name(h.site);
   return s;
 }
 
@@ -53,8 +79,8 @@ std::vector<HeldLock> held_of(const ThreadState& ts) {
   return v;
 }
 
-HeldLock pending(const LockMap& m, Mode mode, Subclass s) {
-  return HeldLock{m, mode, s, current().op, now_ns()};
+HeldLock pending(const LockMap& m, Mode mode, Subclass s, const void* site) {
+  return HeldLock{m, mode, s, current().op, now_ns(), site};
 }
 
 // "oldest -> ... -> newest -> new": how this thread reached the new lock.
@@ -65,29 +91,29 @@ std::string chain_to(const ThreadState& ts, const HeldLock& next) {
 }
 
 // held -> new lock for every held lock of another (class, subclass).
-void check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s) {
+void check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, const void* site) {
   const uint16_t to = graph_node(m.cls, s);
   for (int i = 0; i < ts.depth; ++i) {
     const HeldEntry& e = ts.held[i];
     if (e.key == &m) {
-      record_violation(ViolationKind::kRecursive,
-                       fmt::format("recursive acquire of {}\n  held: {}", describe(pending(m, mode, s)),
-                                   format_held_locks(held_of(ts))),
-                       &m);
+      record_violation(
+          ViolationKind::kRecursive,
+          fmt::format("recursive acquire of {}\n  held: {}", describe(pending(m, mode, s, site)),
+                      format_held_locks(held_of(ts))),
+          &m);
       continue;
     }
     const uint16_t from = graph_node(e.h.map.cls, e.h.subclass);
     if (from == to) continue;  // another instance of the same class/subclass: allowed (above)
     if (__builtin_expect(graph_edge_known(from, to), 1)) continue;
-    const std::string chain = chain_to(ts, pending(m, mode, s));
+    const std::string chain = chain_to(ts, pending(m, mode, s, site));
     std::string reverse;
     if (graph_add_edge(from, to, chain, &reverse)) {
-      record_violation(
-          ViolationKind::kOrderCycle,
-          fmt::format("lock order cycle: acquiring {} while holding {}\n"
-                      "  this thread: {}\n  earlier, the other order:\n{}",
-                      graph_node_name(to), graph_node_name(from), chain, reverse),
-          &m);
+      record_violation(ViolationKind::kOrderCycle,
+                       fmt::format("lock order cycle: acquiring {} while holding {}\n"
+                                   "  this thread: {}\n  earlier, the other order:\n{}",
+                                   graph_node_name(to), graph_node_name(from), chain, reverse),
+                       &m);
     }
   }
 }
@@ -117,11 +143,11 @@ void check_scope_exit(int depth) {
   if (ts.depth <= depth) return;
   std::vector<HeldLock> extra;
   for (int i = depth; i < ts.depth; ++i) extra.push_back(ts.held[i].h);
-  record_violation(ViolationKind::kExitHoldingLocks,
-                   fmt::format("task scope (pid={} op={}) closes holding locks: {}", current().pid,
-                               current().op != nullptr ? current().op : "",
-                               format_held_locks(extra)),
-                   &ts.held[ts.depth - 1].h.map);
+  record_violation(
+      ViolationKind::kExitHoldingLocks,
+      fmt::format("task scope (pid={} op={}) closes holding locks: {}", current().pid,
+                  current().op != nullptr ? current().op : "", format_held_locks(extra)),
+      &ts.held[ts.depth - 1].h.map);
 }
 
 void might_sleep(const char* what) {
@@ -138,13 +164,14 @@ void might_sleep(const char* what) {
   }
 }
 
-void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep) {
-  if (validator_on()) hooks::before_acquire(m, mode, s, may_sleep);
+void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep, const void* site) {
+  if (validator_on()) validator_before_acquire(m, mode, s, may_sleep, site);
 }
 
-void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns) {
+void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns,
+                   const void* site) {
   const uint64_t now = now_ns();
-  if (validator_on()) validator_after_acquire(m, mode, s, now);
+  if (validator_on()) validator_after_acquire(m, mode, s, now, site);
   if (tracer_on()) trace_lock_at(now, EventType::kAcquire, m, mode, s, contended, wait_ns);
 }
 
@@ -161,10 +188,17 @@ void lock_released(const LockMap& m, Mode mode) {
   if (tracer_on()) hooks::trace_lock(EventType::kRelease, m, mode, Subclass::kNormal, false, 0);
 }
 
-void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t now) {
+void validator_before_acquire(const LockMap& m, Mode mode, Subclass s, bool may_sleep,
+                              const void* site) {
+  if (may_sleep && m.cls->sleeps()) might_sleep(m.cls->name());
+  check_order(t_state, m, mode, s, site);
+}
+
+void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t now,
+                             const void* site) {
   ThreadState& ts = t_state;
   LOCKFS_CHECK(ts.depth < kMaxHeld, "held-lock stack overflow (lock leak?)");
-  ts.held[ts.depth++] = HeldEntry{&m, HeldLock{m, mode, s, current().op, now}};
+  ts.held[ts.depth++] = HeldEntry{&m, HeldLock{m, mode, s, current().op, now, site}};
 }
 
 void assert_held(const LockMap& m, Mode mode, bool state_ok) {
@@ -194,13 +228,11 @@ using internal::t_state;
 namespace hooks {
 
 void before_acquire(const LockMap& m, Mode mode, Subclass s, bool may_sleep) {
-  internal::ThreadState& ts = t_state;
-  if (may_sleep && m.cls->sleeps()) internal::might_sleep(m.cls->name());
-  internal::check_order(ts, m, mode, s);
+  internal::validator_before_acquire(m, mode, s, may_sleep, LOCKFS_CALLER);
 }
 
 void after_acquire(const LockMap& m, Mode mode, Subclass s) {
-  internal::validator_after_acquire(m, mode, s, internal::now_ns());
+  internal::validator_after_acquire(m, mode, s, internal::now_ns(), LOCKFS_CALLER);
 }
 
 void on_release(const LockMap& m, Mode mode) {

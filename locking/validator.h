@@ -34,6 +34,7 @@ struct HeldLock {
   Subclass subclass;
   const char* op;       // the op current() ran when it was taken
   uint64_t acquired_ns;
+  const void* site = nullptr;  // code address that took it (printed as symbol/module+offset)
 };
 
 struct Violation {

@@ -26,8 +26,8 @@ std::atomic<uint64_t> g_violation_count{0};
 std::mutex g_violation_mu;
 // Heap-allocated and never freed: a thread exiting late (after static destructors) may still
 // report "exit holding locks".
-std::deque<Violation>* g_kept = nullptr;   // g_violation_mu
-StrictHandler* g_handler = nullptr;        // g_violation_mu; nullptr = default
+std::deque<Violation>* g_kept = nullptr;  // g_violation_mu
+StrictHandler* g_handler = nullptr;       // g_violation_mu; nullptr = default
 
 void default_strict_handler(const Violation& v) {
   internal::lock_logger()->critical("strict lock validation: {} — aborting\n{}",
@@ -51,22 +51,32 @@ ValidateMode validate_mode() { return g_mode.load(std::memory_order_relaxed); }
 
 const char* validate_mode_name(ValidateMode m) {
   switch (m) {
-    case ValidateMode::kOff: return "off";
-    case ValidateMode::kWarn: return "warn";
-    case ValidateMode::kStrict: return "strict";
+    case ValidateMode::kOff:
+      return "off";
+    case ValidateMode::kWarn:
+      return "warn";
+    case ValidateMode::kStrict:
+      return "strict";
   }
   return "?";
 }
 
 const char* violation_kind_name(ViolationKind k) {
   switch (k) {
-    case ViolationKind::kOrderCycle: return "order-cycle";
-    case ViolationKind::kRecursive: return "recursive";
-    case ViolationKind::kReleaseNotHeld: return "release-not-held";
-    case ViolationKind::kSleepUnderSpinlock: return "sleep-under-spinlock";
-    case ViolationKind::kExitHoldingLocks: return "exit-holding-locks";
-    case ViolationKind::kAssertFailed: return "assert-failed";
-    case ViolationKind::kContract: return "contract";
+    case ViolationKind::kOrderCycle:
+      return "order-cycle";
+    case ViolationKind::kRecursive:
+      return "recursive";
+    case ViolationKind::kReleaseNotHeld:
+      return "release-not-held";
+    case ViolationKind::kSleepUnderSpinlock:
+      return "sleep-under-spinlock";
+    case ViolationKind::kExitHoldingLocks:
+      return "exit-holding-locks";
+    case ViolationKind::kAssertFailed:
+      return "assert-failed";
+    case ViolationKind::kContract:
+      return "contract";
   }
   return "?";
 }
@@ -105,8 +115,8 @@ void record_violation(ViolationKind kind, std::string message, const LockMap* lo
                       v.op != nullptr ? v.op : "", v.message);
   if (tracer_on()) {
     static const LockMap kNoLock{nullptr, 0, 0};
-    hooks::trace_lock(EventType::kViolation, lock != nullptr ? *lock : kNoLock,
-                      Mode::kExclusive, Subclass::kNormal, false, 0);
+    hooks::trace_lock(EventType::kViolation, lock != nullptr ? *lock : kNoLock, Mode::kExclusive,
+                      Subclass::kNormal, false, 0);
   }
   StrictHandler handler;
   {

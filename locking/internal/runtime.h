@@ -69,7 +69,10 @@ void record_violation(ViolationKind kind, std::string message, const LockMap* lo
 
 // hooks::after_acquire / hooks::trace_lock with the timestamp supplied, so an acquire with
 // both validator and tracer on reads the clock once.
-void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t now);
+void validator_before_acquire(const LockMap& m, Mode mode, Subclass s, bool may_sleep,
+                              const void* site);
+void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t now,
+                             const void* site);
 void trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode, Subclass s,
                    bool contended, uint64_t wait_ns);
 
@@ -77,10 +80,16 @@ void trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode, Su
 // released (they stay on the stack: the thread does hold them).
 void check_scope_exit(int depth);
 
-// Combined hooks the primitives call, only when instrumented() is true.
+// Where a lock is taken: the return address of the primitive's public method, i.e. the
+// caller's code (the primitives live in their own translation units and are not inlined).
+#define LOCKFS_CALLER __builtin_return_address(0)
+
+// Combined hooks the primitives call, only when instrumented() is true. `site` is
+// LOCKFS_CALLER, kept with the held lock for reports.
 // Before a blocking acquire (may_sleep: the wait sleeps rather than spins).
-void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep);
-void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns);
+void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep, const void* site);
+void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns,
+                   const void* site);
 void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns);
 void lock_try_failed(const LockMap& m, Mode mode, Subclass s);
 void lock_released(const LockMap& m, Mode mode);

@@ -112,8 +112,7 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("shared_mutex/write", bm_shared_mutex_write);
   for (const Config& c : kConfigs) {
     benchmark::RegisterBenchmark((std::string("rwsem/read/") + c.name).c_str(), bm_rwsem_read, c);
-    benchmark::RegisterBenchmark((std::string("rwsem/write/") + c.name).c_str(), bm_rwsem_write,
-                                 c);
+    benchmark::RegisterBenchmark((std::string("rwsem/write/") + c.name).c_str(), bm_rwsem_write, c);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -121,8 +120,7 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
   std::printf("\nUncontended acquire+release, CPU ns per pair and ratio to std::shared_mutex\n");
-  std::printf("%-22s %12s %8s %12s %8s\n", "rwsem config", "read ns", "ratio", "write ns",
-              "ratio");
+  std::printf("%-22s %12s %8s %12s %8s\n", "rwsem config", "read ns", "ratio", "write ns", "ratio");
   const double base_r = reporter.ns("shared_mutex/read");
   const double base_w = reporter.ns("shared_mutex/write");
   std::printf("%-22s %12.2f %8.2f %12.2f %8.2f\n", "std::shared_mutex", base_r, 1.0, base_w, 1.0);

@@ -27,13 +27,14 @@ namespace lockfs::locking::testing {
 // stuck CI job).
 class Watchdog {
  public:
-  explicit Watchdog(int seconds = 20) : thread_([this, seconds] {
-    std::unique_lock lk(mu_);
-    if (!cv_.wait_for(lk, std::chrono::seconds(seconds), [this] { return done_; })) {
-      std::fprintf(stderr, "watchdog: test hung for %d s, aborting\n", seconds);
-      std::abort();
-    }
-  }) {}
+  explicit Watchdog(int seconds = 20)
+      : thread_([this, seconds] {
+          std::unique_lock lk(mu_);
+          if (!cv_.wait_for(lk, std::chrono::seconds(seconds), [this] { return done_; })) {
+            std::fprintf(stderr, "watchdog: test hung for %d s, aborting\n", seconds);
+            std::abort();
+          }
+        }) {}
   ~Watchdog() {
     {
       std::lock_guard lk(mu_);
@@ -102,14 +103,41 @@ inline size_t count_kind(ViolationKind k) {
   return n;
 }
 
-inline LockClass& class_a() { static LockClass c("test_a", LockKind::kMutex); return c; }
-inline LockClass& class_b() { static LockClass c("test_b", LockKind::kMutex); return c; }
-inline LockClass& class_c() { static LockClass c("test_c", LockKind::kMutex); return c; }
-inline LockClass& class_sem() { static LockClass c("test_rwsem", LockKind::kRwSem); return c; }
-inline LockClass& class_sem2() { static LockClass c("test_rwsem2", LockKind::kRwSem); return c; }
-inline LockClass& class_spin() { static LockClass c("test_spin", LockKind::kSpinLock); return c; }
-inline LockClass& class_spin2() { static LockClass c("test_spin2", LockKind::kSpinLock); return c; }
-inline LockClass& class_seq() { static LockClass c("test_seq", LockKind::kSeqLock); return c; }
-inline LockClass& class_folio() { static LockClass c("test_folio", LockKind::kFolioBit); return c; }
+inline LockClass& class_a() {
+  static LockClass c("test_a", LockKind::kMutex);
+  return c;
+}
+inline LockClass& class_b() {
+  static LockClass c("test_b", LockKind::kMutex);
+  return c;
+}
+inline LockClass& class_c() {
+  static LockClass c("test_c", LockKind::kMutex);
+  return c;
+}
+inline LockClass& class_sem() {
+  static LockClass c("test_rwsem", LockKind::kRwSem);
+  return c;
+}
+inline LockClass& class_sem2() {
+  static LockClass c("test_rwsem2", LockKind::kRwSem);
+  return c;
+}
+inline LockClass& class_spin() {
+  static LockClass c("test_spin", LockKind::kSpinLock);
+  return c;
+}
+inline LockClass& class_spin2() {
+  static LockClass c("test_spin2", LockKind::kSpinLock);
+  return c;
+}
+inline LockClass& class_seq() {
+  static LockClass c("test_seq", LockKind::kSeqLock);
+  return c;
+}
+inline LockClass& class_folio() {
+  static LockClass c("test_folio", LockKind::kFolioBit);
+  return c;
+}
 
 }  // namespace lockfs::locking::testing

@@ -234,15 +234,18 @@ TEST_F(RwSemaphoreTest, StressInvariants) {
           write[k] = rng() % 3 == 0;
           switch (rng() % 3) {
             case 0:
-              if (write[k]) g[k].sem.down_write(); else g[k].sem.down_read();
+              if (write[k])
+                g[k].sem.down_write();
+              else
+                g[k].sem.down_read();
               taken[k] = true;
               break;
             case 1:
               taken[k] = write[k] ? g[k].sem.down_write_trylock() : g[k].sem.down_read_trylock();
               break;
             default:
-              taken[k] = (write[k] ? g[k].sem.down_write_killable()
-                                   : g[k].sem.down_read_killable()) == 0;
+              taken[k] =
+                  (write[k] ? g[k].sem.down_write_killable() : g[k].sem.down_read_killable()) == 0;
           }
           if (taken[k]) enter(g[k], write[k]);
         }
@@ -255,7 +258,10 @@ TEST_F(RwSemaphoreTest, StressInvariants) {
             write[k] = false;
           }
           leave(g[k], write[k]);
-          if (write[k]) g[k].sem.up_write(); else g[k].sem.up_read();
+          if (write[k])
+            g[k].sem.up_write();
+          else
+            g[k].sem.up_read();
         }
       }
     });

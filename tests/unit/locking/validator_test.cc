@@ -48,18 +48,33 @@ TEST_F(ValidatorTest, AbBaAcrossTwoThreadsIsACycle) {
 
 TEST_F(ValidatorTest, LongerCycleIsFound) {
   Mutex a(class_a()), b(class_b()), c(class_c());
-  { MutexGuard ga(a); MutexGuard gb(b); }
-  { MutexGuard gb(b); MutexGuard gc(c); }
+  {
+    MutexGuard ga(a);
+    MutexGuard gb(b);
+  }
+  {
+    MutexGuard gb(b);
+    MutexGuard gc(c);
+  }
   EXPECT_EQ(violation_count(), 0u);
-  { MutexGuard gc(c); MutexGuard ga(a); }  // c -> a closes a -> b -> c
+  {
+    MutexGuard gc(c);
+    MutexGuard ga(a);
+  }  // c -> a closes a -> b -> c
   EXPECT_EQ(count_kind(ViolationKind::kOrderCycle), 1u);
-  { MutexGuard gc(c); MutexGuard ga(a); }  // reported once per pair
+  {
+    MutexGuard gc(c);
+    MutexGuard ga(a);
+  }  // reported once per pair
   EXPECT_EQ(violation_count(), 1u);
 }
 
 TEST_F(ValidatorTest, ConsistentOrderIsQuiet) {
   Mutex a(class_a()), b(class_b());
-  for (int i = 0; i < 3; ++i) { MutexGuard ga(a); MutexGuard gb(b); }
+  for (int i = 0; i < 3; ++i) {
+    MutexGuard ga(a);
+    MutexGuard gb(b);
+  }
   EXPECT_EQ(violation_count(), 0u);
 }
 
@@ -186,8 +201,15 @@ TEST_F(ValidatorTest, AssertHeldWithValidatorOffUsesLockState) {
 TEST_F(ValidatorTest, OffRecordsNothing) {
   set_validate_mode(ValidateMode::kOff);
   Mutex a(class_a()), b(class_b());
-  { MutexGuard ga(a); MutexGuard gb(b); EXPECT_TRUE(held_locks().empty()); }
-  { MutexGuard gb(b); MutexGuard ga(a); }
+  {
+    MutexGuard ga(a);
+    MutexGuard gb(b);
+    EXPECT_TRUE(held_locks().empty());
+  }
+  {
+    MutexGuard gb(b);
+    MutexGuard ga(a);
+  }
   EXPECT_EQ(violation_count(), 0u);
 }
 
