@@ -77,7 +77,7 @@ Result<Inode*> SuperBlock::new_inode(const InodeAttr& attr, std::string_view lin
   } while (!nr_inodes_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
 
   const Ino ino = next_ino_.fetch_add(1, std::memory_order_relaxed);
-  auto inode = std::make_unique<Inode>(*this, ino, /*generation=*/1, attr);
+  auto inode = std::make_unique<Inode>(*this, ino, kInodeGeneration, attr);
   if (inode->is_reg()) {
     inode->i_mapping = std::make_unique<AddressSpace>(*s_mm, s_budget, inode->i_rwsem, ino);
   }

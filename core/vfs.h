@@ -22,6 +22,11 @@ namespace lockfs::core {
 
 using Ino = uint64_t;
 inline constexpr Ino kRootIno = 1;
+// Inode numbers are never reused within a mount (a 64-bit counter), so every inode has this
+// one generation. Anything that names an inode to a client (EntryOut, readdirplus entries)
+// must send it: FUSE treats a known nodeid with another generation as a reused number and
+// marks the live inode bad (EIO on its open files).
+inline constexpr uint64_t kInodeGeneration = 1;
 
 class Contract;
 class File;

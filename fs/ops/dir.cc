@@ -42,6 +42,8 @@ Result<Bytes> readdir(Request& r, fuse_ino_t ino, size_t size, off_t off, fuse_f
         e.attr.st_mode = st.st_mode;
       } else {
         e.ino = st.st_ino;
+        e.generation = core::kInodeGeneration;  // as lookup sends it, or the kernel
+                                                 // takes the nodeid for reused (bad inode)
         e.attr = st;
         // core's readdir reports a directory's st_size as 0 while getattr reports tmpfs's
         // (entries + 2) * 20; an expired attribute makes the next stat ask getattr, so tar
