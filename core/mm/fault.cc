@@ -57,8 +57,8 @@ Result<size_t> Mm::access_write(uint64_t addr, std::span<const char> in) {
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: which lock keeps the VMA stable (its read lock or
 // mmap_lock read) is decided at run time; each branch releases what it took, and the
 // callbacks assert it (vmf.locked_vma says which).
-Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len, bool write)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len,
+                          bool write) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   size_t done = 0;
   auto fail = [&](int e) -> Result<size_t> {
     if (done > 0) return done;
@@ -82,8 +82,10 @@ Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len, bool write)
       faults_mmap_.fetch_add(1, std::memory_order_relaxed);
     }
     auto unlock = [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-      if (vma_locked) vma_end_read(vma);
-      else mmap_read_unlock();
+      if (vma_locked)
+        vma_end_read(vma);
+      else
+        mmap_read_unlock();
     };
     if (!(vma->vm_flags & (write ? kVmWrite : kVmRead)) || !vma->vm_ops || !vma->vm_file ||
         (vma->vm_flags & kVmPageCache)) {
@@ -126,9 +128,12 @@ Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len, bool write)
         break;
       case VmFault::kRetry:
         break;
-      case VmFault::kSigbus: return fail(-EFAULT);
-      case VmFault::kOom: return fail(-ENOSPC);
-      case VmFault::kKilled: return fail(-EINTR);
+      case VmFault::kSigbus:
+        return fail(-EFAULT);
+      case VmFault::kOom:
+        return fail(-ENOSPC);
+      case VmFault::kKilled:
+        return fail(-EINTR);
     }
   }
   return done;

@@ -209,16 +209,16 @@ std::vector<VmArea*> Mm::overlapping(uint64_t start, uint64_t end) const {
 
 std::vector<VmaSnapshot> Mm::snapshot() const {
   std::vector<VmaSnapshot> out;
-  for (auto& [s, v] : tree_) out.push_back({v->vm_start, v->vm_end, v->vm_pgoff, v->vm_flags,
-                                            v->vm_file});
+  for (auto& [s, v] : tree_)
+    out.push_back({v->vm_start, v->vm_end, v->vm_pgoff, v->vm_flags, v->vm_file});
   return out;
 }
 
 std::string Mm::dump() const {
   std::ostringstream os;
   for (auto& [s, v] : tree_) {
-    os << std::hex << "[" << (v->vm_start - base_) << "," << (v->vm_end - base_) << ") pgoff="
-       << v->vm_pgoff << " flags=" << v->vm_flags << " obj=" << std::dec
+    os << std::hex << "[" << (v->vm_start - base_) << "," << (v->vm_end - base_)
+       << ") pgoff=" << v->vm_pgoff << " flags=" << v->vm_flags << " obj=" << std::dec
        << (v->vm_file ? v->vm_file->id : 0) << "\n";
   }
   return os.str();
@@ -300,8 +300,8 @@ Result<void> Mm::map_memory(const Piece& p, uint64_t start, uint64_t end) {
     got = ::mmap(want, end - start, prot_of(p.flags), MAP_SHARED | MAP_FIXED, p.obj->fd,
                  static_cast<off_t>(off));
   } else {
-    got = ::mmap(want, end - start, prot_of(p.flags), MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
-                 -1, 0);
+    got =
+        ::mmap(want, end - start, prot_of(p.flags), MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   }
   if (got == MAP_FAILED) {
     const int e = errno;

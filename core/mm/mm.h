@@ -79,7 +79,7 @@ class Mm {
   uint64_t vma_write_lock_count() const { return write_locks_.load(std::memory_order_relaxed); }
 
   // --- lookup. Locking: mmap_lock (either mode).
-  VmArea* find_vma(uint64_t addr) const LOCKFS_REQUIRES_SHARED(mmap_lock);  // first vm_end > addr
+  VmArea* find_vma(uint64_t addr) const LOCKFS_REQUIRES_SHARED(mmap_lock);    // first vm_end > addr
   VmArea* vma_lookup(uint64_t addr) const LOCKFS_REQUIRES_SHARED(mmap_lock);  // containing addr
   std::vector<VmaSnapshot> snapshot() const LOCKFS_REQUIRES_SHARED(mmap_lock);
   std::string dump() const LOCKFS_REQUIRES_SHARED(mmap_lock);
@@ -147,8 +147,7 @@ class Mm {
   // beyond EOF, or a write to a read-only VMA), -ENOSPC (page allocation), -EINTR.
   // Returns the bytes copied before an error (a short count) when some were.
   Result<size_t> access_read(uint64_t addr, std::span<char> out) LOCKFS_EXCLUDES(mmap_lock);
-  Result<size_t> access_write(uint64_t addr, std::span<const char> in)
-      LOCKFS_EXCLUDES(mmap_lock);
+  Result<size_t> access_write(uint64_t addr, std::span<const char> in) LOCKFS_EXCLUDES(mmap_lock);
   // Faults of the last access that used the per-VMA lock / the mmap_lock fallback.
   uint64_t faults_vma_locked() const { return faults_vma_.load(std::memory_order_relaxed); }
   uint64_t faults_mmap_locked() const { return faults_mmap_.load(std::memory_order_relaxed); }
@@ -181,8 +180,8 @@ class Mm {
   // Merges adjacent compatible pieces in place (never removing a VMA with ->close).
   static void merge_pieces(std::vector<Piece>& pieces);
   static Piece piece_of(const VmArea* v) {
-    return Piece{v->vm_start, v->vm_end, v->vm_pgoff, v->vm_flags, v->vm_file, v->vm_ops,
-                 const_cast<VmArea*>(v)};
+    return Piece{v->vm_start, v->vm_end, v->vm_pgoff,           v->vm_flags,
+                 v->vm_file,  v->vm_ops, const_cast<VmArea*>(v)};
   }
   std::vector<VmArea*> overlapping(uint64_t start, uint64_t end) const
       LOCKFS_REQUIRES_SHARED(mmap_lock);

@@ -73,9 +73,9 @@ class VmOperations {
 // The object a VMA maps (struct file + its mapping): a memfd whose page offsets the VMA's
 // pgoff indexes. Thread safety: fd and ops are constant after construction.
 struct VmObject {
-  int fd = -1;                 // memfd holding the pages (owned by whoever created it)
-  VmOperations* ops = nullptr; // may be null: no callbacks
-  uint64_t id = 0;             // for dumps (inode number)
+  int fd = -1;                  // memfd holding the pages (owned by whoever created it)
+  VmOperations* ops = nullptr;  // may be null: no callbacks
+  uint64_t id = 0;              // for dumps (inode number)
 };
 
 // "vma_lock": user VMAs; "init_mm.vma_lock": page cache windows (see Mm::init_mm).
@@ -108,9 +108,7 @@ struct VmArea {
 
   uint64_t pages() const { return (vm_end - vm_start) >> kVmPageShift; }
   // Page offset of `addr` in the backing object.
-  uint64_t pgoff_of(uint64_t addr) const {
-    return vm_pgoff + ((addr - vm_start) >> kVmPageShift);
-  }
+  uint64_t pgoff_of(uint64_t addr) const { return vm_pgoff + ((addr - vm_start) >> kVmPageShift); }
 };
 
 // Number of VmArea objects alive in the process (leak checks in tests).

@@ -27,9 +27,9 @@ void Mm::merge_pieces(std::vector<Piece>& pieces) {
   for (const Piece& p : pieces) {
     if (!out.empty()) {
       Piece& a = out.back();
-      const bool compatible =
-          a.end == p.start && a.obj == p.obj && a.ops == p.ops && a.flags == p.flags &&
-          a.pgoff + ((a.end - a.start) >> kVmPageShift) == p.pgoff;
+      const bool compatible = a.end == p.start && a.obj == p.obj && a.ops == p.ops &&
+                              a.flags == p.flags &&
+                              a.pgoff + ((a.end - a.start) >> kVmPageShift) == p.pgoff;
       // Joining pieces of two existing VMAs removes one of them: not when it has ->close
       // (the kernel's can_merge_remove_vma), whose caller would never see it closed.
       const bool removes = a.src && p.src && a.src != p.src;
@@ -93,16 +93,24 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
 
   // Memory: walk the segments between all old and new boundaries.
   std::vector<uint64_t> cuts;
-  for (VmArea* w : window) { cuts.push_back(w->vm_start); cuts.push_back(w->vm_end); }
-  for (const Piece& p : final) { cuts.push_back(p.start); cuts.push_back(p.end); }
+  for (VmArea* w : window) {
+    cuts.push_back(w->vm_start);
+    cuts.push_back(w->vm_end);
+  }
+  for (const Piece& p : final) {
+    cuts.push_back(p.start);
+    cuts.push_back(p.end);
+  }
   std::sort(cuts.begin(), cuts.end());
   cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
   auto old_at = [&](uint64_t a) -> VmArea* {
-    for (VmArea* w : window) if (w->vm_start <= a && a < w->vm_end) return w;
+    for (VmArea* w : window)
+      if (w->vm_start <= a && a < w->vm_end) return w;
     return nullptr;
   };
   auto new_at = [&](uint64_t a) -> const Piece* {
-    for (const Piece& p : final) if (p.start <= a && a < p.end) return &p;
+    for (const Piece& p : final)
+      if (p.start <= a && a < p.end) return &p;
     return nullptr;
   };
   std::vector<std::function<void()>> undo;
@@ -193,10 +201,16 @@ Result<VmArea*> Mm::mmap_region(uint64_t addr, uint64_t len, uint64_t pgoff, uin
   std::vector<Piece> final;
   VmArea* prev = addr > base_ ? vma_lookup(addr - 1) : nullptr;
   VmArea* next = vma_lookup(addr + len);
-  if (prev) { window.push_back(prev); final.push_back(piece_of(prev)); }
+  if (prev) {
+    window.push_back(prev);
+    final.push_back(piece_of(prev));
+  }
   VmOperations* ops = obj && !(flags & kVmPageCache) ? obj->ops : nullptr;
   final.push_back(Piece{addr, addr + len, pgoff, flags, obj, ops, nullptr});
-  if (next) { window.push_back(next); final.push_back(piece_of(next)); }
+  if (next) {
+    window.push_back(next);
+    final.push_back(piece_of(next));
+  }
   merge_pieces(final);
   return rewrite(window, std::move(final), addr);
 }
@@ -243,8 +257,7 @@ Result<void> Mm::mprotect_range(uint64_t addr, uint64_t len, uint32_t flags) {
   if (inside.empty() || at < end) return err(-ENOMEM);
   std::vector<VmArea*> window;
   std::vector<Piece> final;
-  if (VmArea* prev = addr > base_ ? vma_lookup(addr - 1) : nullptr;
-      prev && prev->vm_end == addr) {
+  if (VmArea* prev = addr > base_ ? vma_lookup(addr - 1) : nullptr; prev && prev->vm_end == addr) {
     window.push_back(prev);
     final.push_back(piece_of(prev));
   }

@@ -57,9 +57,9 @@ VmObject& AddressSpace::vm_object() { return impl_->obj; }
 
 AddressSpace::AopsStats AddressSpace::aops_stats() const {
   auto& s = impl_->stats;
-  return {s.read_folio.load(),   s.write_begin.load(),      s.write_end.load(),
-          s.dirty_folio.load(),  s.invalidate_folio.load(), s.release_folio.load(),
-          s.launder_folio.load(), s.writepages.load(),      s.fault.load(),
+  return {s.read_folio.load(),    s.write_begin.load(),      s.write_end.load(),
+          s.dirty_folio.load(),   s.invalidate_folio.load(), s.release_folio.load(),
+          s.launder_folio.load(), s.writepages.load(),       s.fault.load(),
           s.page_mkwrite.load()};
 }
 
@@ -67,8 +67,8 @@ AddressSpace::AopsStats AddressSpace::aops_stats() const {
 // (exclusive) cannot free a page under us, so no stale data and no access to an unmapped
 // window. LOCKFS_NO_THREAD_SAFETY_ANALYSIS: the killable folio lock is taken and released
 // inside one iteration, in branches the analysis cannot pair.
-Result<size_t> AddressSpace::read(uint64_t pos, std::span<char> out, uint64_t i_size)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+Result<size_t> AddressSpace::read(uint64_t pos, std::span<char> out,
+                                  uint64_t i_size) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   if (pos >= i_size || out.empty()) return size_t{0};
   const size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), i_size - pos));
   if (int rc = invalidate_lock.down_read_killable(); rc != 0) return err(rc);
@@ -117,8 +117,7 @@ Result<uint64_t> AddressSpace::seek_hole(uint64_t off, uint64_t i_size) const {
   if (off >= i_size) return err(-ENXIO);
   locking::SpinGuard g(impl_->i_pages);
   uint64_t index = off / kPageSize;
-  for (auto it = impl_->pages.find(index); it != impl_->pages.end() && it->first == index;
-       ++it) {
+  for (auto it = impl_->pages.find(index); it != impl_->pages.end() && it->first == index; ++it) {
     ++index;
   }
   return std::min(i_size, std::max(off, index * kPageSize));

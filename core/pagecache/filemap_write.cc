@@ -13,8 +13,8 @@ namespace lockfs::core {
 namespace {
 // Maps windows for the pages `absent[0..n)` (one storage_map call over their span) and
 // returns each one's address, indexed by page - absent[0].
-Result<std::vector<char*>> map_new_pages(Mm& mm, VmObject& obj,
-                                         const std::vector<uint64_t>& absent, uint64_t n) {
+Result<std::vector<char*>> map_new_pages(Mm& mm, VmObject& obj, const std::vector<uint64_t>& absent,
+                                         uint64_t n) {
   std::vector<char*> addrs;
   if (n == 0) return addrs;
   const uint64_t span = absent[n - 1] - absent[0] + 1;
@@ -26,8 +26,8 @@ Result<std::vector<char*>> map_new_pages(Mm& mm, VmObject& obj,
 
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked by write_begin and unlocked by
 // write_end in the same iteration; the analysis cannot follow the FolioRef.
-Result<size_t> AddressSpace::write(uint64_t pos, std::span<const char> data)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+Result<size_t> AddressSpace::write(uint64_t pos,
+                                   std::span<const char> data) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   host_rwsem_.assert_held_exclusive();
   if (data.empty()) return size_t{0};
   if (pos + data.size() < pos || pos + data.size() > kMaxFilePages * kPageSize) {
@@ -83,8 +83,8 @@ Result<size_t> AddressSpace::write(uint64_t pos, std::span<const char> data)
 
 // Makes [off, off+len) present with zeroed pages; all of them or none (-ENOSPC, -EINTR).
 // With zero = true, pages already present get the range zeroed as well (zero_range).
-static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len, bool zero)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len,
+                               bool zero) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   if (len == 0) return ok();
   if (off + len < off || off + len > kMaxFilePages * kPageSize) return err(-EFBIG);
   const uint64_t first = off / kPageSize;
@@ -139,7 +139,8 @@ Result<void> AddressSpace::truncate(uint64_t new_size) {
   impl_->fault_size.store(new_size, std::memory_order_release);
   mm_.unmap_mapping_range(impl_->obj, first_gone, UINT64_MAX - first_gone);
   impl_->remove_range(first_gone, UINT64_MAX);
-  if (new_size % kPageSize) impl_->zero_partial(new_size / kPageSize, new_size % kPageSize, kPageSize);
+  if (new_size % kPageSize)
+    impl_->zero_partial(new_size / kPageSize, new_size % kPageSize, kPageSize);
   mm_.unmap_mapping_range(impl_->obj, first_gone, UINT64_MAX - first_gone);
   return ok();
 }

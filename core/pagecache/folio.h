@@ -23,7 +23,7 @@ struct Folio {
 
   locking::FolioFlags flags;
   const uint64_t index;
-  char* const data;  // kPageSize bytes
+  char* const data;                // kPageSize bytes
   std::atomic<bool> mapped{true};  // folio->mapping != NULL
 };
 

@@ -68,8 +68,8 @@ std::vector<uint64_t> AddressSpace::Impl::absent_in(uint64_t first, uint64_t end
 
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns a new folio locked (a trylock that cannot fail on
 // a folio nobody else can see yet); the caller owns that lock.
-FolioRef AddressSpace::Impl::add_locked(uint64_t index, char* mem, bool* created)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+FolioRef AddressSpace::Impl::add_locked(uint64_t index, char* mem,
+                                        bool* created) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   auto f = std::make_shared<Folio>(as.ino_, index, mem);
   LOCKFS_CHECK(f->flags.trylock(), "a new folio is locked by someone");
   {
@@ -109,9 +109,8 @@ void AddressSpace::Impl::read_folio(Folio& f) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns the folio locked (row write_begin: "locks the
 // folio"); write_end releases it.
-Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size_t off,
-                                                 size_t len, bool* created)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size_t off, size_t len,
+                                                 bool* created) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   stats.write_begin.fetch_add(1, std::memory_order_relaxed);
   *created = false;
   for (;;) {
@@ -140,8 +139,8 @@ Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size
   }
 }
 
-void AddressSpace::Impl::write_end(Folio& f, size_t off, size_t len)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+void AddressSpace::Impl::write_end(Folio& f, size_t off,
+                                   size_t len) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   f.flags.assert_locked();
   stats.write_end.fetch_add(1, std::memory_order_relaxed);
   f.flags.set_uptodate();
@@ -213,8 +212,8 @@ void AddressSpace::Impl::punch_memory(uint64_t first, uint64_t end) {
   LOCKFS_CHECK(rc == 0, "memfd punch hole failed");
 }
 
-void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+void AddressSpace::Impl::remove_range(uint64_t first,
+                                      uint64_t end) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   uint64_t removed = 0;
   for (const FolioRef& f : find_range(first, end)) {
     f->flags.lock();  // truncate_inode_pages: not killable, it must finish
@@ -237,8 +236,8 @@ void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end)
   if (removed) as.budget_.uncharge(removed);
 }
 
-void AddressSpace::Impl::zero_partial(uint64_t index, size_t from, size_t to)
-    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+void AddressSpace::Impl::zero_partial(uint64_t index, size_t from,
+                                      size_t to) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   FolioRef f = find(index);
   if (!f || from >= to) return;
   f->flags.lock();

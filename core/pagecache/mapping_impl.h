@@ -53,7 +53,7 @@ struct AddressSpace::Impl {
   locking::SpinLock i_pages;
   std::map<uint64_t, FolioRef> pages LOCKFS_GUARDED_BY(i_pages);
   std::atomic<uint64_t> nr{0};
-  std::atomic<uint64_t> fault_size{0};  // i_size for the fault path
+  std::atomic<uint64_t> fault_size{0};              // i_size for the fault path
   std::atomic<uint64_t> vm_opens{0}, vm_closes{0};  // ->open / ->close calls (stats)
   struct {
     std::atomic<uint64_t> read_folio{0}, write_begin{0}, write_end{0}, dirty_folio{0},

@@ -21,7 +21,9 @@ class AddressSpaceTest : public ::testing::Test {
  protected:
   static constexpr uint64_t kPages = 64;
   AddressSpaceTest()
-      : mm_(kPages * kPageSize), budget_(kPages), i_rwsem_(test::host_class(), 7),
+      : mm_(kPages * kPageSize),
+        budget_(kPages),
+        i_rwsem_(test::host_class(), 7),
         as_(std::make_unique<AddressSpace>(mm_, budget_, i_rwsem_, 7)) {}
   ~AddressSpaceTest() override { as_.reset(); }
 

@@ -25,7 +25,9 @@ class FaultTest : public ::testing::Test {
  protected:
   static constexpr uint64_t kPages = 32;
   FaultTest()
-      : mm_(kPages * 4 * kPageSize), budget_(kPages * 4), i_rwsem_(test::host_class(), 9),
+      : mm_(kPages * 4 * kPageSize),
+        budget_(kPages * 4),
+        i_rwsem_(test::host_class(), 9),
         as_(std::make_unique<AddressSpace>(mm_, budget_, i_rwsem_, 9)) {}
   ~FaultTest() override {
     if (map_) {

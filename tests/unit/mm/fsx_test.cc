@@ -21,9 +21,14 @@ class Fsx {
   static constexpr uint64_t kMaxSize = 96 * 1024;  // not page aligned on purpose at times
   static constexpr uint64_t kMapLen = 24 * kPageSize;
 
-  explicit Fsx(uint32_t seed)
-      : rng_(seed), mm_(2 * kMapLen), budget_(2 * kMapLen / kPageSize),
-        i_rwsem_(test::host_class(), 42), as_(mm_, budget_, i_rwsem_, 42) {
+  // budget_pages below the file's page count makes writes run out of space: ENOSPC and
+  // short counts are then checked too (the model takes exactly what was written).
+  explicit Fsx(uint32_t seed, uint64_t budget_pages = 2 * kMapLen / kPageSize)
+      : rng_(seed),
+        mm_(budget_pages * kPageSize),
+        budget_(budget_pages),
+        i_rwsem_(test::host_class(), 42),
+        as_(mm_, budget_, i_rwsem_, 42) {
     auto a = mm_.mmap_file(as_.vm_object(), 0, kMapLen, kVmRead | kVmWrite);
     EXPECT_TRUE(a.ok());
     map_ = *a;
@@ -44,6 +49,8 @@ class Fsx {
     return do_mapped_write();
   }
   uint64_t mismatches() const { return mismatches_; }
+  uint64_t enospc() const { return enospc_; }
+  uint64_t short_writes() const { return short_; }
   std::string last_error;
 
  private:
@@ -78,10 +85,21 @@ class Fsx {
     const std::string data = random_bytes(1 + rand_below(3 * kPageSize));
     const uint64_t len = std::min<uint64_t>(data.size(), kMaxSize + 1000 - off);
     WriteGuard g(i_rwsem_);
+    const uint64_t pages = as_.nr_pages();
     auto r = as_.write(off, std::span<const char>(data.data(), len));
-    if (!r || *r != len) return fail("write failed " + std::to_string(r.error()));
-    if (model_.size() < off + len) model_.resize(off + len, '\0');
-    model_.replace(off, len, data, 0, len);
+    if (!r) {
+      if (r.error() != -ENOSPC) return fail("write failed " + std::to_string(r.error()));
+      if (as_.nr_pages() != pages) return fail("ENOSPC write changed the cache");
+      ++enospc_;
+      return invariants();
+    }
+    if (*r > len) return fail("write overran");
+    if (*r < len) {
+      if (budget_.used() != budget_.max_pages()) return fail("short write with space left");
+      ++short_;
+    }
+    if (model_.size() < off + *r) model_.resize(off + *r, '\0');
+    model_.replace(off, *r, data, 0, *r);
     return invariants();
   }
   bool do_read() {
@@ -89,7 +107,8 @@ class Fsx {
     std::string got(rand_below(3 * kPageSize) + 1, '?');
     auto r = as_.read(off, std::span<char>(got.data(), got.size()), model_.size());
     if (!r) return fail("read failed");
-    const uint64_t want = off >= model_.size() ? 0 : std::min<uint64_t>(got.size(), model_.size() - off);
+    const uint64_t want =
+        off >= model_.size() ? 0 : std::min<uint64_t>(got.size(), model_.size() - off);
     if (*r != want) return fail("short read");
     got.resize(*r);
     return check_range(off, got, "read");
@@ -118,7 +137,12 @@ class Fsx {
     const uint64_t len = 1 + rand_below(std::min<uint64_t>(model_.size() - off, 4 * kPageSize));
     WriteGuard g(i_rwsem_);
     WriteGuard g2(as_.invalidate_lock);
-    if (!as_.zero_range(off, len).ok()) return fail("zero_range failed");
+    const uint64_t pages = as_.nr_pages();
+    if (auto r = as_.zero_range(off, len); !r) {
+      if (r.error() != -ENOSPC || as_.nr_pages() != pages) return fail("zero_range failed");
+      ++enospc_;
+      return invariants();  // nothing changed
+    }
     model_.replace(off, len, len, '\0');
     return invariants();
   }
@@ -127,8 +151,12 @@ class Fsx {
     const uint64_t off = rand_below(model_.size());
     const uint64_t len = 1 + rand_below(std::min<uint64_t>(model_.size() - off, 4 * kPageSize));
     WriteGuard g(i_rwsem_);
-    if (!as_.allocate(off, len).ok()) return fail("allocate failed");
-    return invariants();  // contents unchanged
+    const uint64_t pages = as_.nr_pages();
+    if (auto r = as_.allocate(off, len); !r) {
+      if (r.error() != -ENOSPC || as_.nr_pages() != pages) return fail("allocate failed");
+      ++enospc_;
+    }
+    return invariants();  // contents unchanged either way
   }
   // Mapped accesses stay inside i_size and the mapping (past EOF is SIGBUS: checked apart).
   bool pick_mapped(uint64_t* off, uint64_t* len) {
@@ -143,7 +171,18 @@ class Fsx {
     if (!pick_mapped(&off, &len)) return true;
     std::string got(len, '?');
     auto r = mm_.access_read(map_ + off, std::span<char>(got.data(), len));
-    if (!r || *r != len) return fail("mapped read failed " + std::to_string(r.error()));
+    // Reading a hole through a mapping gives it a page (shmem_fault): with the budget spent
+    // that fails (SIGBUS in the kernel, -ENOSPC here) after whatever was read before it.
+    const bool full = budget_.used() == budget_.max_pages();
+    if (!r) {
+      if (r.error() != -ENOSPC || !full) {
+        return fail("mapped read failed " + std::to_string(r.error()));
+      }
+      ++enospc_;
+      return true;
+    }
+    if (*r < len && !full) return fail("short mapped read");
+    got.resize(*r);
     return check_range(off, got, "mapped read");
   }
   bool do_mapped_write() {
@@ -151,8 +190,14 @@ class Fsx {
     if (!pick_mapped(&off, &len)) return true;
     const std::string data = random_bytes(len);
     auto r = mm_.access_write(map_ + off, std::span<const char>(data.data(), len));
-    if (!r || *r != len) return fail("mapped write failed " + std::to_string(r.error()));
-    model_.replace(off, len, data);
+    if (!r) {
+      // A hole needs a page: with the budget spent that is -ENOSPC (SIGBUS in the kernel).
+      if (r.error() != -ENOSPC) return fail("mapped write failed " + std::to_string(r.error()));
+      ++enospc_;
+      return invariants();
+    }
+    model_.replace(off, *r, data, 0, *r);
+    if (*r < len && budget_.used() != budget_.max_pages()) return fail("short mapped write");
     return invariants();
   }
 
@@ -164,6 +209,8 @@ class Fsx {
   uint64_t map_ = 0;
   std::string model_;
   uint64_t mismatches_ = 0;
+  uint64_t enospc_ = 0;
+  uint64_t short_ = 0;
 };
 
 TEST(Fsx, HundredThousandRandomOperations) {
@@ -179,6 +226,22 @@ TEST(Fsx, HundredThousandRandomOperations) {
   }
   EXPECT_EQ(fsx.mismatches(), 0u);
   EXPECT_EQ(locking::violation_count(), 0u);
+}
+
+// Same mix with room for a third of the file: space runs out all the time.
+TEST(Fsx, RandomOperationsWithTheBudgetRunningOut) {
+  test::StrictValidator strict;
+  test::Watchdog dog(120);
+  Fsx fsx(7, 8);
+  for (uint64_t i = 0; i < 30000; ++i) {
+    if (!fsx.step(i)) {
+      ADD_FAILURE() << "op " << i << ": " << fsx.last_error;
+      break;
+    }
+  }
+  EXPECT_EQ(fsx.mismatches(), 0u);
+  EXPECT_GT(fsx.enospc(), 0u);
+  EXPECT_GT(fsx.short_writes(), 0u);
 }
 
 }  // namespace

@@ -42,15 +42,19 @@ class StrictValidator {
 // Aborts the process if the scope lasts more than `seconds` (a hang fails loudly).
 class Watchdog {
  public:
-  explicit Watchdog(int seconds) : t_([this, seconds] {
-    std::unique_lock lk(mu_);
-    if (!cv_.wait_for(lk, std::chrono::seconds(seconds), [this] { return done_; })) {
-      std::fprintf(stderr, "watchdog: test hung for %d s\n", seconds);
-      std::abort();
-    }
-  }) {}
+  explicit Watchdog(int seconds)
+      : t_([this, seconds] {
+          std::unique_lock lk(mu_);
+          if (!cv_.wait_for(lk, std::chrono::seconds(seconds), [this] { return done_; })) {
+            std::fprintf(stderr, "watchdog: test hung for %d s\n", seconds);
+            std::abort();
+          }
+        }) {}
   ~Watchdog() {
-    { std::lock_guard lk(mu_); done_ = true; }
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
     cv_.notify_all();
     t_.join();
   }

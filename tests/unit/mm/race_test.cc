@@ -22,7 +22,9 @@ class RaceTest : public ::testing::Test {
  protected:
   static constexpr uint64_t kPages = 16;
   RaceTest()
-      : mm_(4 * kPages * kPageSize), budget_(4 * kPages), i_rwsem_(test::host_class(), 3),
+      : mm_(4 * kPages * kPageSize),
+        budget_(4 * kPages),
+        i_rwsem_(test::host_class(), 3),
         as_(std::make_unique<AddressSpace>(mm_, budget_, i_rwsem_, 3)) {}
   ~RaceTest() override {
     if (map_) {

@@ -77,72 +77,118 @@ TEST(VmaKillable, EveryOperationAtEveryLockPoint) {
   test::StrictValidator strict;
   test::Watchdog dog(60);
   const Case cases[] = {
-      {"mmap_region new (....  -> AA..)",
-       [](VmaWorld&) {},
-       [](VmaWorld& w) { w.mm_.mmap_assert_write_locked(); return w.mm_.mmap_region(w.addr(0), 2 * kVmPageSize, 0, kRW, &w.obj_).error(); },
+      {"mmap_region new (....  -> AA..)", [](VmaWorld&) {},
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.mmap_region(w.addr(0), 2 * kVmPageSize, 0, kRW, &w.obj_).error();
+       },
        1},
       {"mmap_region merge both (AA..BB -> AAAAAA)",
-       [](VmaWorld& w) { w.map(0, 2, 0, kRW); w.map(4, 2, 4, kRW); },
-       [](VmaWorld& w) { w.mm_.mmap_assert_write_locked(); return w.mm_.mmap_region(w.addr(2), 2 * kVmPageSize, 2, kRW, &w.obj_).error(); },
+       [](VmaWorld& w) {
+         w.map(0, 2, 0, kRW);
+         w.map(4, 2, 4, kRW);
+       },
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.mmap_region(w.addr(2), 2 * kVmPageSize, 2, kRW, &w.obj_).error();
+       },
        2},
       {"mmap_region merge prev, keep next with close (AA..BB -> AAAABB)",
-       [](VmaWorld& w) { w.map(0, 2, 0, kRW, &w.closing_); w.map(4, 2, 4, kRW, &w.closing_); },
+       [](VmaWorld& w) {
+         w.map(0, 2, 0, kRW, &w.closing_);
+         w.map(4, 2, 4, kRW, &w.closing_);
+       },
        [](VmaWorld& w) {
          w.mm_.mmap_assert_write_locked();
          return w.mm_.mmap_region(w.addr(2), 2 * kVmPageSize, 2, kRW, &w.closing_).error();
        },
        1},
-      {"munmap middle (AAAAAA -> AA..BB)",
-       [](VmaWorld& w) { w.map(0, 6, 0, kRW, &w.closing_); },
-       [](VmaWorld& w) { w.mm_.mmap_assert_write_locked(); return w.mm_.do_munmap(w.addr(2), 2 * kVmPageSize).error(); },
+      {"munmap middle (AAAAAA -> AA..BB)", [](VmaWorld& w) { w.map(0, 6, 0, kRW, &w.closing_); },
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.do_munmap(w.addr(2), 2 * kVmPageSize).error();
+       },
        3},
       {"munmap gather across VMAs (AA.BB.CCC -> A......CC)",
-       [](VmaWorld& w) { w.map(0, 2, 0, kRW); w.map(3, 2, 9, kRW); w.map(6, 3, 20, kRW); },
-       [](VmaWorld& w) { w.mm_.mmap_assert_write_locked(); return w.mm_.do_munmap(w.addr(1), 6 * kVmPageSize).error(); },
+       [](VmaWorld& w) {
+         w.map(0, 2, 0, kRW);
+         w.map(3, 2, 9, kRW);
+         w.map(6, 3, 20, kRW);
+       },
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.do_munmap(w.addr(1), 6 * kVmPageSize).error();
+       },
        5},
-      {"mprotect split middle (AAAAAA -> AABBCC)",
-       [](VmaWorld& w) { w.map(0, 6, 0, kRW); },
-       [](VmaWorld& w) { w.mm_.mmap_assert_write_locked(); return w.mm_.mprotect_range(w.addr(2), 2 * kVmPageSize, kRO).error(); },
+      {"mprotect split middle (AAAAAA -> AABBCC)", [](VmaWorld& w) { w.map(0, 6, 0, kRW); },
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.mprotect_range(w.addr(2), 2 * kVmPageSize, kRO).error();
+       },
        3},
       {"mprotect merge existing range (AABBCC -> AAAAAA)",
-       [](VmaWorld& w) { w.map(0, 6, 0, kRW); (void)w.protect(2, 2, kRO); },
-       [](VmaWorld& w) { w.mm_.mmap_assert_write_locked(); return w.mm_.mprotect_range(w.addr(2), 2 * kVmPageSize, kRW).error(); },
+       [](VmaWorld& w) {
+         w.map(0, 6, 0, kRW);
+         (void)w.protect(2, 2, kRO);
+       },
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.mprotect_range(w.addr(2), 2 * kVmPageSize, kRW).error();
+       },
        3},
       {"mprotect merge into next (AAAABB -> AABBBB)",
-       [](VmaWorld& w) { w.map(0, 4, 0, kRW); w.map(4, 2, 4, kRO); },
-       [](VmaWorld& w) { w.mm_.mmap_assert_write_locked(); return w.mm_.mprotect_range(w.addr(2), 2 * kVmPageSize, kRO).error(); },
+       [](VmaWorld& w) {
+         w.map(0, 4, 0, kRW);
+         w.map(4, 2, 4, kRO);
+       },
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.mprotect_range(w.addr(2), 2 * kVmPageSize, kRO).error();
+       },
        2},
-      {"vma_expand into free space (AA.. -> AAAA)",
-       [](VmaWorld& w) { w.map(0, 2, 0, kRW); },
+      {"vma_expand into free space (AA.. -> AAAA)", [](VmaWorld& w) { w.map(0, 2, 0, kRW); },
        [](VmaWorld& w) {
          w.mm_.mmap_assert_write_locked();
          return w.mm_.vma_expand(w.mm_.vma_lookup(w.addr(0)), w.addr(0), w.addr(4)).error();
        },
        1},
       {"vma_expand removing next (AAABB -> AAAAA)",
-       [](VmaWorld& w) { w.map(0, 2, 0, kRW); w.map(3, 2, 3, kRW); (void)w.expand(0, 0, 3); },
+       [](VmaWorld& w) {
+         w.map(0, 2, 0, kRW);
+         w.map(3, 2, 3, kRW);
+         (void)w.expand(0, 0, 3);
+       },
        [](VmaWorld& w) {
          w.mm_.mmap_assert_write_locked();
          return w.mm_.vma_expand(w.mm_.vma_lookup(w.addr(0)), w.addr(0), w.addr(5)).error();
        },
        2},
       {"vma_expand over a gap into next (AA..BB -> AAAAAA)",
-       [](VmaWorld& w) { w.map(0, 2, 0, kRW); w.map(4, 2, 4, kRW); },
+       [](VmaWorld& w) {
+         w.map(0, 2, 0, kRW);
+         w.map(4, 2, 4, kRW);
+       },
        [](VmaWorld& w) {
          w.mm_.mmap_assert_write_locked();
          return w.mm_.vma_expand(w.mm_.vma_lookup(w.addr(0)), w.addr(0), w.addr(6)).error();
        },
        2},
-      {"vma_shrink (AAAA -> .AAA)",
-       [](VmaWorld& w) { w.map(0, 4, 0, kRW); },
+      {"vma_shrink (AAAA -> .AAA)", [](VmaWorld& w) { w.map(0, 4, 0, kRW); },
        [](VmaWorld& w) {
          w.mm_.mmap_assert_write_locked();
          return w.mm_.vma_shrink(w.mm_.vma_lookup(w.addr(0)), w.addr(1), w.addr(4)).error();
        },
        1},
       {"mm_take_all_locks (AA.BB.CC)",
-       [](VmaWorld& w) { w.map(0, 2, 0, kRW); w.map(3, 2, 9, kRO); w.map(6, 2, 30, kRW); },
-       [](VmaWorld& w) { w.mm_.mmap_assert_write_locked(); return w.mm_.mm_take_all_locks().error(); },
+       [](VmaWorld& w) {
+         w.map(0, 2, 0, kRW);
+         w.map(3, 2, 9, kRO);
+         w.map(6, 2, 30, kRW);
+       },
+       [](VmaWorld& w) {
+         w.mm_.mmap_assert_write_locked();
+         return w.mm_.mm_take_all_locks().error();
+       },
        3},
   };
   for (const Case& c : cases) run_case(c);

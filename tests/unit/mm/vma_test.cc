@@ -1,10 +1,9 @@
 // VMA operations on many layouts, in the spirit of the kernel's tools/testing/vma tests.
 // Layouts are drawn one character per page from the mm's base: '.' unmapped, and each VMA a
 // letter (A, B, ... in address order), so "AA.BB" is two 2-page VMAs with a hole between.
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
@@ -124,7 +123,7 @@ TEST_F(VmaFixture, ExpandIntoFreeSpaceAndOverNext) {
   map(0, 2, 0, kRW);
   map(3, 2, 3, kRW);
   EXPECT_EQ(expand(0, 0, 3), 0);  // [2,3) was free
-  EXPECT_EQ(layout(5), "AAABB");   // B is compatible but expand does not merge on its own
+  EXPECT_EQ(layout(5), "AAABB");  // B is compatible but expand does not merge on its own
   EXPECT_EQ(expand(0, 0, 5), 0);  // now it removes next
   EXPECT_EQ(layout(5), "AAAAA");
   check_pattern();

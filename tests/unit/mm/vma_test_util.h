@@ -3,10 +3,9 @@
 // memory it maps), layout drawing ("AA..BB") and one-call wrappers that take mmap_lock.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -64,12 +63,14 @@ class VmaWorld {
   int unmap(uint64_t page, uint64_t n) {
     return locked([&] {
       mm_.mmap_assert_write_locked();
-      return mm_.do_munmap(addr(page), n * kVmPageSize).error(); });
+      return mm_.do_munmap(addr(page), n * kVmPageSize).error();
+    });
   }
   int protect(uint64_t page, uint64_t n, uint32_t flags) {
     return locked([&] {
       mm_.mmap_assert_write_locked();
-      return mm_.mprotect_range(addr(page), n * kVmPageSize, flags).error(); });
+      return mm_.mprotect_range(addr(page), n * kVmPageSize, flags).error();
+    });
   }
   int expand(uint64_t vma_page, uint64_t start, uint64_t end) {
     return locked([&] {
