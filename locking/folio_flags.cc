@@ -104,6 +104,8 @@ void FolioFlags::assert_locked() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   internal::assert_held(map_, Mode::kExclusive, locked());
 }
 
+void FolioFlags::assert_not_locked() const { internal::assert_not_held(map_); }
+
 void FolioFlags::start_writeback() {
   LOCKFS_CHECK(locked(), "folio_start_writeback on an unlocked folio");
   const uint32_t old = flags_.fetch_or(kWriteback, std::memory_order_acq_rel);

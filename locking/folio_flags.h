@@ -24,6 +24,8 @@ class LOCKFS_CAPABILITY("folio_lock") FolioFlags {
   void unlock() LOCKFS_RELEASE();                                // folio_unlock
   bool locked() const { return test(kLocked); }
   void assert_locked() const LOCKFS_ASSERT_CAPABILITY(this);
+  // This thread does not hold the folio lock (validator on; otherwise no check).
+  void assert_not_locked() const;
 
   // Writeback: set while "I/O" is in flight; waiters sleep until it ends.
   void start_writeback();   // folio must be locked

@@ -156,4 +156,6 @@ void SpinLock::assert_held() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   internal::assert_held(map_, Mode::kExclusive, locked_.load(std::memory_order_relaxed));
 }
 
+void SpinLock::assert_not_held() const { internal::assert_not_held(map_); }
+
 }  // namespace lockfs::locking

@@ -52,6 +52,7 @@ class LOCKFS_CAPABILITY("spinlock") SpinLock {
   [[nodiscard]] bool trylock() LOCKFS_TRY_ACQUIRE(true);
   void unlock() LOCKFS_RELEASE();
   void assert_held() const LOCKFS_ASSERT_CAPABILITY(this);
+  void assert_not_held() const;
   bool is_locked() const { return locked_.load(std::memory_order_relaxed); }
   void set_object(uint64_t object, uint64_t aux = 0) { map_.object = object; map_.aux = aux; }
   const LockMap& map() const { return map_; }

@@ -35,4 +35,8 @@ void SeqLock::write_sequnlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   writer_.unlock();
 }
 
+void SeqLock::assert_held() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS { writer_.assert_held(); }
+
+void SeqLock::assert_not_held() const { writer_.assert_not_held(); }
+
 }  // namespace lockfs::locking

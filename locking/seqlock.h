@@ -29,6 +29,9 @@ class LOCKFS_CAPABILITY("seqlock") SeqLock {
 
   void write_seqlock() LOCKFS_ACQUIRE();
   void write_sequnlock() LOCKFS_RELEASE();
+  // The write side (readers hold nothing).
+  void assert_held() const LOCKFS_ASSERT_CAPABILITY(this);
+  void assert_not_held() const;
   const LockMap& map() const { return writer_.map(); }
 
  private:

@@ -26,6 +26,7 @@ TEST_F(FolioFlagsTest, LockTrylockUnlock) {
   EXPECT_EQ(held_locks().at(0).map.aux, 3u);
   f.unlock();
   EXPECT_FALSE(f.locked());
+  f.assert_not_locked();
   EXPECT_EQ(violation_count(), 0u);
 }
 

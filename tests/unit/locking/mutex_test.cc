@@ -104,6 +104,7 @@ TEST_F(MutexTest, SpinLockTrylock) {
   EXPECT_FALSE(testing::can_lock(l));
   l.assert_held();
   l.unlock();
+  l.assert_not_held();
   EXPECT_EQ(violation_count(), 0u);
 }
 

@@ -64,9 +64,15 @@ TEST_F(SeqLockTest, RetryDetectsAWriter) {
   SeqLock lock(class_seq());
   const unsigned seq = lock.read_seqbegin();
   EXPECT_FALSE(lock.read_seqretry(seq));
+  lock.assert_not_held();
   lock.write_seqlock();
   EXPECT_EQ(held_locks().size(), 1u);
+  lock.assert_held();
   lock.write_sequnlock();
+  EXPECT_EQ(violation_count(), 0u);
+  lock.assert_not_held();
+  lock.assert_held();  // not held: reported
+  EXPECT_EQ(testing::count_kind(ViolationKind::kAssertFailed), 1u);
   EXPECT_TRUE(lock.read_seqretry(seq));
   EXPECT_EQ(lock.read_seqbegin() % 2, 0u);
 }
