@@ -242,6 +242,17 @@ void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mod
   e.mode = mode;
   e.subclass = s;
   e.contended = contended;
+  // A release carries no subclass: take the acquire's, and its time for the hold.
+  int hold = -1;
+  if (type == EventType::kRelease) {
+    for (int i = ts.nholds - 1; i >= 0; --i) {
+      if (ts.holds[i].key == &m) {
+        hold = i;
+        e.subclass = ts.holds[i].subclass;
+        break;
+      }
+    }
+  }
   internal::emit(ts, e);
 
   if (e.class_id == 0) return;
@@ -254,7 +265,7 @@ void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mod
         st.wait_total.fetch_add(wait_ns, std::memory_order_relaxed);
         internal::atomic_max(st.wait_max, wait_ns);
       }
-      if (ts.nholds < internal::kMaxHeld) ts.holds[ts.nholds++] = {&m, e.ts_ns};
+      if (ts.nholds < internal::kMaxHeld) ts.holds[ts.nholds++] = {&m, e.ts_ns, s};
       break;
     case EventType::kKilled:
       st.killed.fetch_add(1, std::memory_order_relaxed);
@@ -262,14 +273,12 @@ void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mod
       internal::atomic_max(st.wait_max, wait_ns);
       break;
     case EventType::kRelease:
-      for (int i = ts.nholds - 1; i >= 0; --i) {
-        if (ts.holds[i].key != &m) continue;
-        const uint64_t held = e.ts_ns - ts.holds[i].ts_ns;
+      if (hold >= 0) {
+        const uint64_t held = e.ts_ns - ts.holds[hold].ts_ns;
         st.hold_total.fetch_add(held, std::memory_order_relaxed);
         internal::atomic_max(st.hold_max, held);
-        for (int j = i; j + 1 < ts.nholds; ++j) ts.holds[j] = ts.holds[j + 1];
+        for (int j = hold; j + 1 < ts.nholds; ++j) ts.holds[j] = ts.holds[j + 1];
         --ts.nholds;
-        break;
       }
       break;
     default:

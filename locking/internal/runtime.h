@@ -46,6 +46,7 @@ struct HeldEntry {
 struct HoldStart {
   const LockMap* key;
   uint64_t ts_ns;
+  Subclass subclass;  // so the release event names the same (class, subclass) as the acquire
 };
 struct Ring;
 

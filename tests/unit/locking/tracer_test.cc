@@ -117,6 +117,7 @@ TEST_F(TracerTest, RecordsAcquireReleaseWithTaskAndOp) {
   EXPECT_FALSE(acq.contended);
   EXPECT_EQ(acq.tid, trace_thread_id());
   EXPECT_EQ(ev[2].type, EventType::kRelease);
+  EXPECT_EQ(ev[2].subclass, Subclass::kChild);  // named like its acquire
   EXPECT_LE(ev[1].ts_ns, ev[2].ts_ns);
 }
 
