@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +79,76 @@ TEST_F(Lifecycle, SigkillOfAProcessBlockedInSetlkwIsPrompt) {
   close(fd);
   Cmd stats = ctl("stats");
   EXPECT_NE(stats.out.find("setlk"), std::string::npos);
+}
+
+// Holds a write lock on `file` in this process and starts a child whose F_SETLKW waits for
+// it inside lockfs; returns the child once the daemon lists its request as in flight.
+pid_t start_blocked_setlkw(MountTest& t, const std::string& file, int* holder_fd,
+                           bool catch_sigusr1) {
+  *holder_fd = open(file.c_str(), O_RDWR);
+  struct flock lk {};
+  lk.l_type = F_WRLCK;
+  lk.l_whence = SEEK_SET;
+  if (*holder_fd < 0 || fcntl(*holder_fd, F_SETLK, &lk) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (catch_sigusr1) {
+      struct sigaction sa {};
+      sa.sa_handler = [](int) {};
+      sa.sa_flags = 0;  // no SA_RESTART: the interrupted fcntl returns EINTR
+      sigaction(SIGUSR1, &sa, nullptr);
+    }
+    int cfd = open(file.c_str(), O_RDWR);
+    struct flock w {};
+    w.l_type = F_WRLCK;
+    w.l_whence = SEEK_SET;
+    int rc = fcntl(cfd, F_SETLKW, &w);
+    _exit(rc == -1 && errno == EINTR ? 42 : rc == -1 ? 43 : 0);
+  }
+  return pid;
+}
+
+TEST_F(Lifecycle, SignalledSetlkwReturnsEintr) {
+  ASSERT_TRUE(write_file(path("f"), "x"));
+  int fd = -1;
+  pid_t waiter = start_blocked_setlkw(*this, path("f"), &fd, true);
+  ASSERT_GT(waiter, 0);
+  const std::string blocked = "inflight: setlk pid=" + std::to_string(waiter) + "\n";
+  ASSERT_TRUE(eventually([&] { return ctl("stats").out.find(blocked) != std::string::npos; }));
+  ASSERT_EQ(kill(waiter, SIGUSR1), 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(waiter, &st, 0), waiter);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 42) << "F_SETLKW should fail with EINTR";
+  Cmd stats = ctl("stats");
+  EXPECT_NE(stats.out.find("setlk calls="), std::string::npos);
+  EXPECT_EQ(stats.out.find("setlk calls=0"), std::string::npos);
+  close(fd);
+}
+
+TEST_F(Lifecycle, AbortedConnectionEndsWaitsAndTheDaemonExits) {
+  ASSERT_TRUE(write_file(path("f"), "x"));
+  int fd = -1;
+  pid_t waiter = start_blocked_setlkw(*this, path("f"), &fd, false);
+  ASSERT_GT(waiter, 0);
+  const std::string blocked = "inflight: setlk pid=" + std::to_string(waiter) + "\n";
+  ASSERT_TRUE(eventually([&] { return ctl("stats").out.find(blocked) != std::string::npos; }));
+  // umount -f: the kernel's umount_begin aborts the connection (failing every pending
+  // request and closing /dev/fuse) even though the busy mount itself stays.
+  umount2(mnt_.c_str(), MNT_FORCE);
+  int wst = 0;
+  ASSERT_EQ(waitpid(waiter, &wst, 0), waiter);
+  EXPECT_TRUE(WIFEXITED(wst));
+  close(fd);
+  // The daemon's session ends; the request still waiting in core is killed so the worker
+  // threads can be joined, and the daemon exits cleanly.
+  int dst = 0;
+  ASSERT_EQ(waitpid(daemon_, &dst, 0), daemon_);
+  daemon_ = -1;
+  EXPECT_TRUE(WIFEXITED(dst));
+  EXPECT_EQ(WEXITSTATUS(dst), 0) << read_file(log_);
+  EXPECT_NE(read_file(log_).find("killing waits"), std::string::npos) << read_file(log_);
+  if (is_mounted(mnt_)) sh("fusermount3 -u -z " + quote(mnt_));
 }
 
 TEST_F(Lifecycle, LiveInodesReturnToRootAfterForgets) {
