@@ -52,6 +52,31 @@ TEST_F(ContractScopeTest, MemfsMethodWithoutItsLockIsCaught) {
   ASSERT_TRUE(vfs->unlink(kRootIno, "bad").ok());
 }
 
+TEST_F(ContractScopeTest, RenameWithoutTheVictimLockIsCaught) {
+  const core::Ino a = mkfile(kRootIno, "a");
+  const core::Ino b = mkfile(kRootIno, "b");
+  core::SuperBlock& sb = vfs->sb();
+  core::Inode* root = sb.s_root;
+  core::Inode* src = sb.iget(a);
+  core::Inode* victim = sb.iget(b);
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    root->i_rwsem.down_write(Subclass::kParent);
+    src->i_rwsem.down_write();
+    // The victim b is not locked: ->rename's row wants it exclusive.
+    core::Dentry* od = core::memfs::lookup(root, "a");
+    core::Dentry* nd = core::memfs::lookup(root, "b");
+    EXPECT_TRUE(core::memfs::rename({root, od, root, "b", nd, 0}).ok());
+    src->i_rwsem.up_write();
+    root->i_rwsem.up_write();
+  }();
+  EXPECT_TRUE(saw(ViolationKind::kContract));
+  EXPECT_TRUE(saw(ViolationKind::kAssertFailed));
+  clear_violations();
+  sb.iput(victim);
+  sb.iput(src);
+  EXPECT_EQ(ino_of("/b"), a);
+}
+
 TEST_F(ContractScopeTest, ContractCheckPassesWhenHeld) {
   core::SuperBlock& sb = vfs->sb();
   core::Inode* root = sb.s_root;

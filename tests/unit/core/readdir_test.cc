@@ -127,3 +127,28 @@ TEST_F(ReaddirTest, KilledWaitReturnsEintrWithNothingHeld) {
 
 }  // namespace
 }  // namespace lockfs::testing
+
+namespace lockfs::testing {
+namespace {
+
+// 5.x: "->iterate_shared() is called with i_rwsem at least shared" and nothing about
+// f_pos_lock; 3.x: the ->readdir row names no lock at all, and memfs still needs the
+// directory stable, so the caller takes it shared (the least the method relies on).
+TEST_F(ReaddirTest, OlderProfilesTakeNoFPosLock) {
+  for (const char* profile : {"5.x", "3.x"}) {
+    core::MountOptions opts;
+    opts.size_bytes = 1 << 20;
+    opts.profile = profile;
+    remount(opts);
+    auto f = vfs->opendir(kRootIno, O_RDONLY);
+    ASSERT_TRUE(f.ok());
+    auto ev = record_locks([&] { list(*f, 0, 10); });
+    ASSERT_EQ(ev.size(), 1u) << profile << ": " << format_events(ev);
+    EXPECT_EQ(ev[0].cls, "i_rwsem(dir)");
+    EXPECT_EQ(ev[0].mode, Mode::kShared);
+    ASSERT_TRUE(vfs->releasedir(*f).ok());
+  }
+}
+
+}  // namespace
+}  // namespace lockfs::testing

@@ -20,11 +20,21 @@ namespace {
 using core::Ino;
 using core::kRootIno;
 
-class RenameTortureTest : public CoreTest {};
+class RenameTortureTest : public CoreTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    CoreTest::SetUp();
+    core::MountOptions opts;
+    opts.size_bytes = 16 << 20;
+    opts.nr_inodes = 4096;
+    opts.profile = GetParam();
+    remount(opts);
+  }
+};
 
 std::string name_of(int i) { return "n" + std::to_string(i); }
 
-TEST_F(RenameTortureTest, ConcurrentCrossDirectoryRenamesStayConsistent) {
+TEST_P(RenameTortureTest, ConcurrentCrossDirectoryRenamesStayConsistent) {
   Watchdog dog(std::chrono::seconds(30), "rename torture");
   constexpr int kNames = 4;
   std::vector<Ino> dirs{kRootIno};
@@ -45,7 +55,7 @@ TEST_F(RenameTortureTest, ConcurrentCrossDirectoryRenamesStayConsistent) {
       std::lock_guard lk(mu);
       return dirs[rng() % dirs.size()];
     };
-    for (int i = 0; i < 600; ++i) {
+    for (int i = 0; i < 2000; ++i) {
       const int op = rng() % 10;
       const Ino a = pick();
       const Ino b = pick();
@@ -101,6 +111,8 @@ TEST_F(RenameTortureTest, ConcurrentCrossDirectoryRenamesStayConsistent) {
   EXPECT_TRUE(rep.ok()) << rep.summary();
   EXPECT_EQ(locking::violation_count(), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Profiles, RenameTortureTest, ::testing::Values("current", "5.x", "3.x"));
 
 }  // namespace
 }  // namespace lockfs::testing
