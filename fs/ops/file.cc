@@ -18,9 +18,30 @@
 
 namespace lockfs::fs::ops {
 
+namespace {
+
+// With the writeback cache the kernel reads pages through any open file (to fill a partly
+// written page) and places appends itself (writes come at explicit offsets, from the page
+// cache). So a write-only open is made read-write when the caller could also read, and
+// O_APPEND is left to the kernel, as libfuse's passthrough_ll does.
+int writeback_flags(int flags) {
+  flags &= ~O_APPEND;
+  if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+  return flags;
+}
+
+}  // namespace
+
 Result<OpenOut> open(Request& r, fuse_ino_t ino, fuse_file_info* fi) {
   SPDLOG_LOGGER_DEBUG(fs_log(), "open ino={} flags={:#o}", ino, fi->flags);
-  auto f = r.vfs().open(ino, fi->flags);
+  int flags = fi->flags;
+  if (r.options().writeback) {
+    auto f = r.vfs().open(ino, writeback_flags(flags));
+    if (f.ok()) return OpenOut{*f, false};
+    if (f.error() != -EACCES) return err(f.error());
+    flags &= ~O_APPEND;  // write permission only: the kernel's page reads will get EBADF
+  }
+  auto f = r.vfs().open(ino, flags);
   if (!f.ok()) return err(f.error());
   return OpenOut{*f, false};
 }
@@ -29,7 +50,9 @@ Result<core::Vfs::CreateOut> create(Request& r, fuse_ino_t parent, const char* n
                                     mode_t mode, fuse_file_info* fi) {
   SPDLOG_LOGGER_DEBUG(fs_log(), "create parent={} name={} mode={:o} flags={:#o}", parent, name,
                       mode, fi->flags);
-  return r.vfs().create(parent, name, mode & ~(r.ctx().umask & 07777), fi->flags);
+  // A new file belongs to the caller, who may read it: read-write is always allowed here.
+  int flags = r.options().writeback ? writeback_flags(fi->flags) : fi->flags;
+  return r.vfs().create(parent, name, mode & ~(r.ctx().umask & 07777), flags);
 }
 
 Result<Bytes> read(Request& r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {

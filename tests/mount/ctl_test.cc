@@ -169,3 +169,47 @@ TEST(LockfsCommandLine, MountThroughMountFuse3Helper) {
 
 }  // namespace
 }  // namespace lockfs::mount_test
+
+namespace lockfs::mount_test {
+namespace {
+
+// -o contract=3.x models the i_mutex era: lookup holds the parent's lock exclusive.
+class OldContract : public MountTest {
+ protected:
+  std::string extra_options() override { return "contract=3.x"; }
+};
+
+TEST_F(OldContract, LookupTakesTheParentExclusive) {
+  ASSERT_EQ(mkdir(path("p").c_str(), 0755), 0);
+  struct stat st, tmp;
+  ASSERT_EQ(stat(path("p").c_str(), &st), 0);
+  ASSERT_EQ(ctl("reset").status, 0);
+  EXPECT_EQ(stat(path("p/absent").c_str(), &tmp), -1);
+  std::string file = dir_ + "/trace.json";
+  ASSERT_EQ(sh(kBin + "/lockfs-ctl " + quote(mnt_) + " trace chrome > " + quote(file)).status, 0);
+  EXPECT_EQ(trace_has(file, "lookup", st.st_ino, "exclusive"), "yes\n");
+  EXPECT_NE(ctl("stats").out.find("profile: 3.x"), std::string::npos);
+}
+
+// -o writeback: the kernel caches writes and flushes them later (pid 0 writeback requests).
+class Writeback : public MountTest {
+ protected:
+  std::string extra_options() override { return "writeback"; }
+};
+
+TEST_F(Writeback, WritesAppendsAndTruncatesStayCoherent) {
+  ASSERT_TRUE(write_file(path("f"), "hello"));
+  int fd = open(path("f").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, " world", 6), 6);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  EXPECT_EQ(read_file(path("f")), "hello world");
+  ASSERT_EQ(truncate(path("f").c_str(), 5), 0);
+  EXPECT_EQ(read_file(path("f")), "hello");
+  Cmd cp = in_mnt("cp -a " + quote(kSrc + "/fs") + " t && diff -r " + quote(kSrc + "/fs") + " t");
+  EXPECT_EQ(cp.status, 0) << cp.out;
+}
+
+}  // namespace
+}  // namespace lockfs::mount_test
