@@ -35,7 +35,9 @@ void usage(FILE* to) {
           "  violations                          list violations; exit status 1 if any\n"
           "  reset                               clear trace, lock_stat and violations\n"
           "  contract [OP]                       the mount's active contract table\n"
-          "  stats                               live inodes, space, requests per op\n"
+          "  stats                               live inodes, space, requests per op and\n"
+          "                                      the requests in flight\n"
+          "  inject add SPEC | list | del ID | clear   fault injection (locking/inject.h)\n"
           "  help                                commands the daemon knows\n"
           "exit status: 0 ok, 1 violations found, 2 error\n");
 }
