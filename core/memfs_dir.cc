@@ -237,7 +237,7 @@ struct stat getattr(Inode* inode) {
 
 Result<void> tmpfile(Inode* dir, Inode* inode) {
   ContractScope scope(cx(dir), Op::kTmpfile, {{Role::kDir, LockId::kIRwsem, rw(dir)}});
-  dir->touch(Inode::kTimeMC);
+  // No entry is added: the directory's times do not move.
   return {};
 }
 
@@ -248,7 +248,8 @@ Result<void> iterate_shared(File* f, uint64_t off, const FillDir& fill) {
                        {Role::kInode, LockId::kIRwsem, rw(dir)},
                        {Role::kFile, LockId::kFPosLock, &f->f_pos_lock.map()}});
   dir->i_rwsem.assert_held(Mode::kShared);
-  if (dir->i_dir.dead) return {};  // a removed directory reads as empty
+  // iterate_dir: a removed directory is -ENOENT (IS_DEADDIR), checked with the lock held.
+  if (dir->i_dir.dead) return err(-ENOENT);
   if (off == 0) {
     if (!fill(".", dir, dir->i_ino, 1)) return {};
     off = 1;

@@ -152,3 +152,19 @@ TEST_F(ReaddirTest, OlderProfilesTakeNoFPosLock) {
 
 }  // namespace
 }  // namespace lockfs::testing
+
+namespace lockfs::testing {
+namespace {
+
+TEST_F(ReaddirTest, RemovedDirectoryIsEnoent) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  auto f = vfs->opendir(d, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(vfs->rmdir(kRootIno, "d").ok());
+  EXPECT_EQ(vfs->readdir(*f, 0, false, [](auto, auto&, auto) { return true; }).error(), -ENOENT);
+  ASSERT_TRUE(vfs->releasedir(*f).ok());
+  EXPECT_EQ(vfs->getattr(d).error(), -ENOENT);  // the open directory kept it until now
+}
+
+}  // namespace
+}  // namespace lockfs::testing
