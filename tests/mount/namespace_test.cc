@@ -219,6 +219,17 @@ TEST_F(Namespace, UnlinkedOpenFileKeepsItsData) {
   EXPECT_EQ(close(fd), 0);
 }
 
+TEST_F(Namespace, FsyncDirectoryAndNoTmpfile) {
+  ASSERT_EQ(mkdir(path("d").c_str(), 0755), 0);
+  int fd = open(path("d").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(fsync(fd), 0);
+  EXPECT_EQ(fdatasync(fd), 0);
+  close(fd);
+  // libfuse 3.14's low-level API has no tmpfile op, so the kernel refuses O_TMPFILE.
+  EXPECT_ERRNO(open(path("d").c_str(), O_TMPFILE | O_RDWR, 0600), EOPNOTSUPP);
+}
+
 TEST_F(Namespace, UmaskAppliesToNewNodes) {
   int rc = in_child([&] {
     umask(027);
