@@ -194,6 +194,27 @@ TEST_F(TracerTest, RingKeepsTheNewestEvents) {
   EXPECT_EQ(ev.front().object, 92u);
 }
 
+TEST_F(TracerTest, ExitedThreadsEventsSurviveRingReuse) {
+  tracer_enable(64);
+  Mutex m(class_a());
+  uint32_t tids[2] = {};
+  for (uint32_t& tid : tids) {  // the second thread takes over the first one's ring
+    std::thread t([&] {
+      m.lock();
+      m.unlock();
+      tid = trace_thread_id();
+    });
+    t.join();
+  }
+  int per_tid[2] = {};
+  for (const TraceEvent& e : trace_snapshot()) {
+    for (int i = 0; i < 2; ++i) per_tid[i] += e.tid == tids[i];
+  }
+  EXPECT_NE(tids[0], tids[1]);
+  EXPECT_EQ(per_tid[0], 2);
+  EXPECT_EQ(per_tid[1], 2);
+}
+
 TEST_F(TracerTest, ResetDropsEventsAndStats) {
   tracer_enable(64);
   Mutex m(class_a());

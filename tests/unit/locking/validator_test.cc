@@ -2,7 +2,10 @@
 // under a spinlock, exit holding locks, assert failures, strict mode.
 #include "locking/validator.h"
 
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "locking/check.h"
 #include "locking/mutex.h"
@@ -67,6 +70,53 @@ TEST_F(ValidatorTest, LongerCycleIsFound) {
     MutexGuard ga(a);
   }  // reported once per pair
   EXPECT_EQ(violation_count(), 1u);
+}
+
+TEST_F(ValidatorTest, ResetForgetsTheGraph) {
+  Mutex a(class_a()), b(class_b());
+  {
+    MutexGuard ga(a);
+    MutexGuard gb(b);
+  }
+  reset_validator();
+  {
+    MutexGuard gb(b);
+    MutexGuard ga(a);
+  }
+  EXPECT_EQ(violation_count(), 0u);
+}
+
+TEST_F(ValidatorTest, CycleThroughManyClassesIsFound) {
+  // A chain c0 -> c1 -> ... -> c39, then c39 -> c0: the search must walk the stored graph,
+  // and the hot path must keep answering from the edge cache for known pairs.
+  static std::vector<std::unique_ptr<LockClass>> classes;  // classes live for the program
+  static std::vector<std::string> names;
+  if (classes.empty()) {
+    names.reserve(40);
+    for (int i = 0; i < 40; ++i) {
+      names.push_back("test_chain" + std::to_string(i));
+      classes.push_back(std::make_unique<LockClass>(names.back().c_str(), LockKind::kMutex));
+    }
+  }
+  std::vector<std::unique_ptr<Mutex>> m;
+  for (auto& c : classes) m.push_back(std::make_unique<Mutex>(*c));
+  // The analysis cannot tell *m[i] from *m[j]; the runtime validator is what is under test.
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 0; i + 1 < 40; ++i) {
+        MutexGuard g1(*m[i]);
+        MutexGuard g2(*m[i + 1]);
+      }
+    }
+    EXPECT_EQ(violation_count(), 0u);
+    {
+      MutexGuard g1(*m[39]);
+      MutexGuard g2(*m[0]);
+    }
+  }();
+  ASSERT_EQ(count_kind(ViolationKind::kOrderCycle), 1u);
+  const std::string msg = violations().at(0).message;
+  EXPECT_NE(msg.find("test_chain20 -> test_chain21"), std::string::npos) << msg;
 }
 
 TEST_F(ValidatorTest, ConsistentOrderIsQuiet) {
