@@ -58,6 +58,18 @@ void reply(Request& r, Result<core::EntryOut>&& res) noexcept {
   if (fuse_reply_entry(r.req(), &p) != 0) r.vfs().forget(res->ino, 1);
 }
 
+void reply_lookup(Request& r, Result<core::EntryOut>&& res) noexcept {
+  if (res.ok() || res.error() != -ENOENT || r.options().entry_timeout <= 0) {
+    reply(r, std::move(res));
+    return;
+  }
+  r.finish(res.error());
+  fuse_entry_param p;
+  memset(&p, 0, sizeof p);
+  p.entry_timeout = r.options().entry_timeout;
+  fuse_reply_entry(r.req(), &p);
+}
+
 void reply(Request& r, Result<Attr>&& res) noexcept {
   if (failed(r, res)) return;
   r.finish(0);

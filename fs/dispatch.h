@@ -62,6 +62,9 @@ void reply_none(Request& r) noexcept;  // forget, forget_multi
 void reply(Request& r, Result<void>&& res) noexcept;
 // A lookup the kernel never receives (request interrupted meanwhile) is forgotten again.
 void reply(Request& r, Result<core::EntryOut>&& res) noexcept;
+// lookup: -ENOENT becomes a negative entry (ino 0) the kernel may cache for entry_timeout;
+// every later change to that name goes through the kernel, which drops the negative dentry.
+void reply_lookup(Request& r, Result<core::EntryOut>&& res) noexcept;
 void reply(Request& r, Result<Attr>&& res) noexcept;
 void reply(Request& r, fuse_file_info* fi, Result<OpenOut>&& res) noexcept;
 void reply(Request& r, fuse_file_info* fi, Result<core::Vfs::CreateOut>&& res) noexcept;

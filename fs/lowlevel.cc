@@ -90,7 +90,7 @@ void ll_destroy(void* userdata) noexcept {
 }
 
 void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
-  LOCKFS_SERVE("lookup", kPlain, parent, { reply(r, ops::lookup(r, parent, name)); });
+  LOCKFS_SERVE("lookup", kPlain, parent, { reply_lookup(r, ops::lookup(r, parent, name)); });
 }
 void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept {
   LOCKFS_SERVE("forget", kNoReply, ino, {
