@@ -20,6 +20,7 @@ const LockClass kSUmount("s_umount", LockKind::kRwSem);
 const LockClass kSVfsRenameSem("s_vfs_rename_sem", LockKind::kRwSem);
 const LockClass kInodeHashLock("inode_hash_lock", LockKind::kSpinLock);
 const LockClass kFPosLock("f_pos_lock", LockKind::kMutex);
+const LockClass kBlockedLockLock("blocked_lock_lock", LockKind::kSpinLock);
 
 const LockClass& i_rwsem_class(mode_t mode) {
   switch (mode & S_IFMT) {

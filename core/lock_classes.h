@@ -22,6 +22,7 @@ extern const locking::LockClass kSUmount;        // "s_umount"
 extern const locking::LockClass kSVfsRenameSem;  // "s_vfs_rename_sem"
 extern const locking::LockClass kInodeHashLock;  // "inode_hash_lock": the inode table
 extern const locking::LockClass kFPosLock;       // "f_pos_lock"
+extern const locking::LockClass kBlockedLockLock;  // "blocked_lock_lock": who waits for whom
 
 // The i_rwsem class for an inode of type `mode & S_IFMT`.
 const locking::LockClass& i_rwsem_class(mode_t mode);

@@ -3,9 +3,11 @@
 #include <sys/file.h>
 
 #include <limits>
+#include <unordered_map>
 
 #include "core/file.h"
 #include "core/inode.h"
+#include "core/lock_classes.h"
 #include "core/vfs_internal.h"
 #include "locking/sync_point.h"
 
@@ -19,6 +21,40 @@ using locking::SpinGuard;
 namespace {
 
 constexpr uint64_t kEof = std::numeric_limits<uint64_t>::max();
+
+// posix_locks_deadlock: which lock owner each sleeping F_SETLKW waits for, under the global
+// blocked_lock_lock (as fs/locks.c keeps blocked_hash). A request whose wait would close a
+// cycle of owners fails with -EDEADLK instead of sleeping.
+struct BlockedOwners {
+  locking::SpinLock blocked_lock_lock{lock_class::kBlockedLockLock};
+  std::unordered_map<uint64_t, uint64_t> waits_for LOCKFS_GUARDED_BY(blocked_lock_lock);
+};
+BlockedOwners& blocked() {
+  static BlockedOwners b;
+  return b;
+}
+constexpr int kMaxDeadlockDepth = 10;  // MAX_DEADLK_ITERATIONS
+
+// Registers `owner` as waiting for `blocker`, unless that would be a deadlock (-EDEADLK).
+int block_on(uint64_t owner, uint64_t blocker) {
+  BlockedOwners& b = blocked();
+  SpinGuard g(b.blocked_lock_lock);
+  uint64_t o = blocker;
+  for (int i = 0; i < kMaxDeadlockDepth; ++i) {
+    if (o == owner) return -EDEADLK;
+    auto it = b.waits_for.find(o);
+    if (it == b.waits_for.end()) break;
+    o = it->second;
+  }
+  b.waits_for[owner] = blocker;
+  return 0;
+}
+
+void unblock(uint64_t owner) {
+  BlockedOwners& b = blocked();
+  SpinGuard g(b.blocked_lock_lock);
+  b.waits_for.erase(owner);
+}
 
 // flock_to_posix: the byte range [start, end] a struct flock names. -EINVAL, -EOVERFLOW.
 int to_range(Inode* inode, const struct flock& lk, uint64_t* start, uint64_t* end) {
@@ -77,7 +113,8 @@ Result<struct flock> Vfs::getlk(File* f, uint64_t owner, const struct flock& lk)
 }
 
 // vfs_lock_file — row file_operations.lock: no lock on entry; the lists change under
-// flc_lock. F_SETLK: -EAGAIN on conflict; F_SETLKW: killable sleep until it can be granted.
+// flc_lock. F_SETLK: -EAGAIN on conflict; F_SETLKW: killable sleep until it can be granted,
+// -EDEADLK when the owner it would wait for waits (transitively) for this owner.
 // -EBADF (lock type vs open mode), -EINVAL, -EINTR.
 Result<void> Vfs::setlk(File* f, uint64_t owner, const struct flock& lk, bool sleep) {
   OpScope op("setlk");
@@ -91,13 +128,16 @@ Result<void> Vfs::setlk(File* f, uint64_t owner, const struct flock& lk, bool sl
   FileLockContext& ctx = inode->i_flctx;
   for (;;) {
     uint64_t seen;
+    uint64_t blocker = 0;
     {
       SpinGuard g(ctx.flc_lock);
-      if (want.type == F_UNLCK || posix_conflict(ctx.flc_posix, want) == nullptr) {
+      const PosixLock* c = want.type == F_UNLCK ? nullptr : posix_conflict(ctx.flc_posix, want);
+      if (c == nullptr) {
         posix_apply(ctx.flc_posix, want);
         seen = kEof;
       } else {
         seen = ctx.gen.load(std::memory_order_acquire);
+        blocker = c->owner;
       }
     }
     if (seen == kEof) {
@@ -105,9 +145,14 @@ Result<void> Vfs::setlk(File* f, uint64_t owner, const struct flock& lk, bool sl
       return {};
     }
     if (!sleep) return err(-EAGAIN);
+    if (int rc = block_on(owner, blocker)) {
+      op.set_result(rc);
+      return err(rc);
+    }
     LOCKFS_SYNC_POINT("setlk:wait");
     int rc = ctx.waiters.wait_event_killable(
         [&] { return ctx.gen.load(std::memory_order_acquire) != seen; });
+    unblock(owner);
     if (rc != 0) {
       op.set_result(rc);
       return err(rc);

@@ -4,11 +4,14 @@
 #include <sys/file.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <limits>
 #include <thread>
 
 #include "core/file_lock.h"
 #include "core/vfs.h"
+#include "locking/sync_point.h"
 #include "tests/support/core_fixture.h"
 
 namespace lockfs::testing {
@@ -123,6 +126,34 @@ TEST_F(LocksTest, FlockSharedExclusiveAndNonBlocking) {
   f2 = nullptr;
   waiter.join();
   EXPECT_EQ(vfs->flock(f1, 1, 0).error(), -EINVAL);
+}
+
+}  // namespace
+}  // namespace lockfs::testing
+
+namespace lockfs::testing {
+namespace {
+
+TEST_F(LocksTest, SetlkwThatWouldDeadlockIsEdeadlk) {
+  ASSERT_TRUE(vfs->setlk(f1, 1, lk(F_WRLCK, 0, 1), false).ok());  // A holds byte 0
+  ASSERT_TRUE(vfs->setlk(f2, 2, lk(F_WRLCK, 1, 1), false).ok());  // B holds byte 1
+  std::mutex mu;
+  std::condition_variable cv;
+  bool waiting = false;
+  locking::sync_point_set("setlk:wait", [&] {
+    std::lock_guard g(mu);
+    waiting = true;
+    cv.notify_all();
+  });
+  std::thread b([&] { EXPECT_TRUE(vfs->setlk(f2, 2, lk(F_WRLCK, 0, 1), true).ok()); });
+  {
+    std::unique_lock g(mu);
+    cv.wait(g, [&] { return waiting; });  // B now waits for A
+  }
+  EXPECT_EQ(vfs->setlk(f1, 1, lk(F_WRLCK, 1, 1), true).error(), -EDEADLK);
+  ASSERT_TRUE(vfs->setlk(f1, 1, lk(F_UNLCK, 0, 1), false).ok());
+  b.join();
+  locking::sync_point_clear_all();
 }
 
 }  // namespace
