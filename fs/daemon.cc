@@ -1,6 +1,8 @@
 // Daemon state: the in-flight registry that lets unmount kill every waiting request.
 #include "fs/daemon.h"
 
+#include <cstring>
+
 #include "fs/request.h"
 
 namespace lockfs::fs {
@@ -29,6 +31,7 @@ Daemon::Daemon(Options opts, std::unique_ptr<core::Vfs> vfs)
 
 void Daemon::add_inflight(Request* r) {
   std::lock_guard<std::mutex> g(mu_);
+  r->seq = next_seq_++;
   r->prev = nullptr;
   r->next = head_;
   if (head_) head_->prev = r;
@@ -43,6 +46,17 @@ void Daemon::remove_inflight(Request* r) {
   else head_ = r->next;
   if (r->next) r->next->prev = r->prev;
   r->prev = r->next = nullptr;
+  cv_.notify_all();
+}
+
+void Daemon::wait_earlier(const Request* self, const char* op) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] {
+    for (Request* r = head_; r; r = r->next) {
+      if (r->seq < self->seq && strcmp(r->op_name(), op) == 0) return false;
+    }
+    return true;
+  });
 }
 
 size_t Daemon::inflight() const {

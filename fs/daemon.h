@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -53,6 +54,10 @@ class Daemon {
   size_t inflight() const;
   // "op pid" of each request in flight, for `lockfs-ctl stats`.
   std::vector<std::string> inflight_ops() const;
+  // Waits until no request named `op` that registered before `self` is still in flight.
+  // statfs uses it for "release": the kernel queues RELEASE before close(2) returns, so by the
+  // time a later statfs runs, the space of an unlinked, closed file must be free (rm; df).
+  void wait_earlier(const Request* self, const char* op);
   // Unmount/stop: sends a fatal signal to the task of every request in flight. Idempotent.
   void shutdown();
   bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
@@ -63,7 +68,9 @@ class Daemon {
   Options opts_;
   std::unique_ptr<core::Vfs> vfs_;
   mutable std::mutex mu_;
+  std::condition_variable cv_;  // signalled when a request leaves the registry
   Request* head_ = nullptr;  // intrusive list of in-flight requests (no allocation)
+  uint64_t next_seq_ = 1;    // registration order, under mu_
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -31,9 +31,10 @@ class Request {
   // callback that is running to finish, so the task outlives it) and records the result.
   void finish(int neg_errno) noexcept;
 
-  // Daemon's intrusive registry links.
+  // Daemon's intrusive registry links and registration order (under the daemon's lock).
   Request* prev = nullptr;
   Request* next = nullptr;
+  uint64_t seq = 0;
 
  private:
   static void on_interrupt(fuse_req_t req, void* data);

@@ -68,6 +68,8 @@ Result<void> access(Request& r, fuse_ino_t ino, int mask) {
 }
 
 Result<StatfsOut> statfs(Request& r, fuse_ino_t ino) {
+  // Releases the kernel queued before this statfs free the space of unlinked files first.
+  r.daemon().wait_earlier(&r, "release");
   auto st = r.vfs().statfs(ino);
   if (!st.ok()) return err(st.error());
   return StatfsOut{*st};
