@@ -133,18 +133,23 @@ VmArea* Mm::lock_vma_under_rcu(uint64_t addr) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   if (it == tree_.begin()) return nullptr;
   VmArea* vma = std::prev(it)->second;
   if (addr >= vma->vm_end) return nullptr;
+  return vma_start_read(vma) ? vma : nullptr;
+}
+
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: on success the read lock is returned to the caller held.
+bool Mm::vma_start_read(VmArea* vma) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   if (vma->vm_lock_seq.load(std::memory_order_acquire) ==
       mm_lock_seq_.load(std::memory_order_acquire)) {
-    return nullptr;  // write-locked in the open write section
+    return false;  // write-locked in the open write section
   }
-  if (!vma->vm_lock.down_read_trylock()) return nullptr;  // a writer is draining readers
+  if (!vma->vm_lock.down_read_trylock()) return false;  // a writer is draining readers
   // A writer may have marked it between the check and the trylock.
   if (vma->vm_lock_seq.load(std::memory_order_acquire) ==
       mm_lock_seq_.load(std::memory_order_acquire)) {
     vma->vm_lock.up_read();
-    return nullptr;
+    return false;
   }
-  return vma;
+  return true;
 }
 
 void Mm::vma_end_read(VmArea* vma) LOCKFS_NO_THREAD_SAFETY_ANALYSIS { vma->vm_lock.up_read(); }

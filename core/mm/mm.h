@@ -67,6 +67,9 @@ class Mm {
   // it is write-locked / being write-locked (the caller falls back to mmap_lock read).
   // Takes no mmap_lock; never blocks.
   VmArea* lock_vma_under_rcu(uint64_t addr);
+  // The read trylock itself: false when vma is write-locked or a writer is draining its
+  // readers. The caller keeps vma from being freed meanwhile (tree lookup or mmap_lock).
+  [[nodiscard]] bool vma_start_read(VmArea* vma);
   void vma_end_read(VmArea* vma);
   // Write-locks vma until mmap_write_unlock: waits for its readers to drain. Locking: mmap_lock
   // write. The killable form returns -EINTR (vma not locked) when current() has a fatal signal
