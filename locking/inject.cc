@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "locking/internal/runtime.h"
 #include "locking/task.h"
 
 namespace lockfs::locking::inject {
@@ -19,6 +20,22 @@ namespace lockfs::locking::inject {
 namespace internal {
 std::atomic<uint32_t> g_nr_rules{0};
 }  // namespace internal
+
+namespace {
+// Publishes the rule count. The primitives call their acquire hook only while some
+// instrumentation is on, so a rule also sets the "inject" instrumentation bit: lock holds
+// then fire with the validator and tracer off too.
+void publish_rule_count(size_t n) {
+  internal::g_nr_rules.store(static_cast<uint32_t>(n), std::memory_order_relaxed);
+  if (n != 0) {
+    locking::internal::g_instrumented.fetch_or(locking::internal::kInstrInject,
+                                               std::memory_order_relaxed);
+  } else {
+    locking::internal::g_instrumented.fetch_and(~locking::internal::kInstrInject,
+                                                std::memory_order_relaxed);
+  }
+}
+}  // namespace
 
 namespace {
 
@@ -266,7 +283,7 @@ Result<uint64_t> add(Rule rule) {
   std::lock_guard lk(g_mu);
   uint64_t id = g_next_id++;
   g_rules.push_back(Installed{id, std::move(rule), seed, 0});
-  internal::g_nr_rules.store(static_cast<uint32_t>(g_rules.size()), std::memory_order_relaxed);
+  publish_rule_count(g_rules.size());
   return id;
 }
 
@@ -275,8 +292,7 @@ Result<void> remove(uint64_t id) {
   for (auto it = g_rules.begin(); it != g_rules.end(); ++it) {
     if (it->id == id) {
       g_rules.erase(it);
-      internal::g_nr_rules.store(static_cast<uint32_t>(g_rules.size()),
-                                 std::memory_order_relaxed);
+      publish_rule_count(g_rules.size());
       return ok();
     }
   }
@@ -286,7 +302,7 @@ Result<void> remove(uint64_t id) {
 void clear() {
   std::lock_guard lk(g_mu);
   g_rules.clear();
-  internal::g_nr_rules.store(0, std::memory_order_relaxed);
+  publish_rule_count(0);
 }
 
 std::vector<std::string> list() {

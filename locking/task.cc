@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <new>
 
 #include "locking/internal/runtime.h"
@@ -61,15 +62,28 @@ TaskScope::~TaskScope() {
   t_current = prev_;
 }
 
-OpScope::OpScope(const char* op) : prev_op_(current().op) {
+namespace {
+// The innermost OpScope open on this thread.
+thread_local OpScope* t_innermost_op = nullptr;
+}  // namespace
+
+// A scope nested directly in one of the same name (the daemon's request "lookup" around
+// core's vfs "lookup") is the same operation: it records no second begin/end pair.
+OpScope::OpScope(const char* op)
+    : prev_op_(current().op),
+      outer_(t_innermost_op),
+      same_as_outer_(outer_ != nullptr && std::strcmp(outer_->op_, op) == 0),
+      op_(op) {
+  t_innermost_op = this;
   current().op = op;
-  if (internal::tracer_on()) hooks::trace_op(EventType::kOpBegin, op, 0);
+  if (internal::tracer_on() && !same_as_outer_) hooks::trace_op(EventType::kOpBegin, op, 0);
 }
 
 OpScope::~OpScope() {
   Task& t = current();
-  if (internal::tracer_on()) hooks::trace_op(EventType::kOpEnd, t.op, result_);
+  if (internal::tracer_on() && !same_as_outer_) hooks::trace_op(EventType::kOpEnd, op_, result_);
   t.op = prev_op_;
+  t_innermost_op = outer_;
 }
 
 }  // namespace lockfs::locking

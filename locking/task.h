@@ -72,6 +72,9 @@ class OpScope {
 
  private:
   const char* prev_op_;
+  OpScope* outer_;
+  bool same_as_outer_;
+  const char* op_;
   int result_ = 0;
 };
 

@@ -17,9 +17,11 @@ class logger;
 
 namespace lockfs::locking::internal {
 
-// Bit 0: validator on (mode != off); bit 1: tracer on. One relaxed load on every lock op.
+// Bit 0: validator on (mode != off); bit 1: tracer on; bit 2: fault-injection rules exist.
+// One relaxed load on every lock op.
 inline constexpr uint32_t kInstrValidator = 1u << 0;
 inline constexpr uint32_t kInstrTracer = 1u << 1;
+inline constexpr uint32_t kInstrInject = 1u << 2;
 extern std::atomic<uint32_t> g_instrumented;
 
 inline bool instrumented() {
