@@ -15,28 +15,37 @@ namespace {
 
 constexpr uint32_t kRW = kVmRead | kVmWrite | kVmShared | kVmPopulate;
 
+// These break the lock rules on purpose, so that the runtime asserts (not the static analysis,
+// which would refuse to compile them) are what catches them.
+void write_lock_without_mmap_lock(Mm& mm, VmArea* v) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  mm.vma_start_write(v);
+}
+void munmap_under_read_lock(Mm& mm) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  mm.mmap_read_lock();
+  (void)mm.do_munmap(mm.base(), kVmPageSize);  // read is not enough
+}
+
 TEST(MmAssertDeathTest, VmaStartWriteNeedsMmapLockWrite) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   Mm mm(1 << 20);
   mm.mmap_write_lock();
-  ASSERT_TRUE(mm.mmap_region(mm.base(), kVmPageSize, 0, kRW, nullptr).ok());
+  EXPECT_TRUE(mm.mmap_region(mm.base(), kVmPageSize, 0, kRW, nullptr).ok());
   VmArea* v = mm.vma_lookup(mm.base());
   mm.mmap_write_unlock();
   EXPECT_DEATH(
       {
         locking::set_validate_mode(locking::ValidateMode::kStrict);
-        mm.vma_start_write(v);
+        write_lock_without_mmap_lock(mm, v);
       },
       "assert_held failed: mmap_lock.* not held");
   EXPECT_DEATH(
       {
         locking::set_validate_mode(locking::ValidateMode::kStrict);
-        mm.mmap_read_lock();
-        (void)mm.do_munmap(mm.base(), kVmPageSize);  // read is not enough
+        munmap_under_read_lock(mm);
       },
       "assert_held failed: mmap_lock");
   mm.mmap_write_lock();
-  ASSERT_TRUE(mm.do_munmap(mm.base(), kVmPageSize).ok());
+  EXPECT_TRUE(mm.do_munmap(mm.base(), kVmPageSize).ok());
   mm.mmap_write_unlock();
 }
 
