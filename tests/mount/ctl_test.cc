@@ -128,11 +128,16 @@ TEST(LockfsCommandLine, HelpAndBadOptions) {
   EXPECT_NE(help.out.find("contract="), std::string::npos);
   const char* bad[] = {"-o validate=bogus", "-o size=12q", "-o contract=2.4",
                        "-o trace=maybe", "-o log_level=loud", "-o no_such_option"};
+  // An empty directory of our own: were an option wrongly accepted, nothing else gets hidden.
+  char tmpl[] = "/tmp/lockfs-opts.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
   for (const char* b : bad) {
-    Cmd c = sh(kBin + "/lockfs -f /tmp " + b);
+    Cmd c = sh(kBin + "/lockfs -f " + quote(tmpl) + " " + b);
     EXPECT_NE(c.status, 0) << b;
     EXPECT_FALSE(c.out.empty()) << b;
+    if (is_mounted(tmpl)) sh("fusermount3 -u " + quote(tmpl));
   }
+  rmdir(tmpl);
   Cmd none = sh(kBin + "/lockfs");
   EXPECT_NE(none.status, 0);
   Cmd table = sh(kBin + "/lockfs-ctl contract --profile=3.x");
