@@ -10,6 +10,7 @@
 
 #include "fs/daemon.h"
 #include "fs/dispatch.h"
+#include "fs/init_reply.h"
 #include "fs/log.h"
 #include "fs/ops/ops.h"
 #include "fs/request.h"
@@ -64,6 +65,7 @@ void ll_init(void* userdata, fuse_conn_info* conn) noexcept {
   };
   // Parallel lookups/readdirs of one directory reach core, so shared i_rwsem is shared.
   want(FUSE_CAP_PARALLEL_DIROPS);
+  if (conn->want & FUSE_CAP_PARALLEL_DIROPS) request_parallel_dirops_in_init_reply();
   want(FUSE_CAP_POSIX_LOCKS);
   want(FUSE_CAP_FLOCK_LOCKS);
   want(FUSE_CAP_READDIRPLUS);
