@@ -49,6 +49,7 @@ const OpNames& names_of(Op op) {
       {"super_operations", {"statfs"}},
       {"super_operations", {"evict_inode", "clear_inode"}},
       {"file_system_type", {"kill_sb"}},
+      {"super_operations", {"drop_inode"}},
       {"file_operations", {"llseek"}},
       {"file_operations", {"read_iter", "aio_read", "read"}},
       {"file_operations", {"write_iter", "aio_write", "write"}},

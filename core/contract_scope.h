@@ -20,7 +20,7 @@ enum class Op : uint8_t {
   kLookup, kCreate, kLink, kMknod, kSymlink, kMkdir, kUnlink, kRmdir, kRename, kReadlink,
   kSetattr, kPermission, kGetattr, kListxattr, kTmpfile, kFileattrGet, kFileattrSet,
   kXattrGet, kXattrSet, kXattrList,
-  kStatfs, kEvictInode, kKillSb,
+  kStatfs, kEvictInode, kKillSb, kDropInode,
   kLlseek, kReadIter, kWriteIter, kIterate, kOpen, kFlush, kRelease, kFsync, kLock, kFlock,
   kFallocate, kCopyFileRange,
   kCount,

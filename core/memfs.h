@@ -107,6 +107,9 @@ Result<void> iterate_shared(File* f, uint64_t off, const FillDir& fill)
     LOCKFS_NO_THREAD_SAFETY_ANALYSIS;
 
 // --- super_operations
+// ->drop_inode (generic_drop_inode): whether the last reference going away should evict the
+// inode: no links left. Locking: i_lock held ("!!!inode->i_lock!!!"); may not block.
+bool drop_inode(Inode* inode) LOCKFS_REQUIRES(inode->i_lock);
 void evict_inode(Inode* inode);
 struct statvfs statfs(SuperBlock& sb);
 

@@ -267,6 +267,13 @@ Result<void> iterate_shared(File* f, uint64_t off, const FillDir& fill) {
   return {};
 }
 
+bool drop_inode(Inode* inode) {
+  ContractScope scope(cx(inode), Op::kDropInode,
+                      {{Role::kInode, LockId::kILock, &inode->i_lock.map()}});
+  inode->i_lock.assert_held();
+  return inode->i_attr.nlink == 0;
+}
+
 void evict_inode(Inode* inode) {
   ContractScope scope(cx(inode), Op::kEvictInode, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
   // truncate_inode_pages_final: nobody can reach the inode any more; dropping the mapping

@@ -105,7 +105,11 @@ void SuperBlock::ihold(Inode* inode) {
 }
 
 bool SuperBlock::evictable(const Inode* inode) const {
-  return inode != s_root && inode->i_count == 0 && inode->i_nlookup == 0 && inode->nlink() == 0;
+  if (inode == s_root || inode->i_count != 0 || inode->i_nlookup != 0) return false;
+  // iput_final: ->drop_inode decides, called with i_lock held.
+  Inode* i = const_cast<Inode*>(inode);
+  locking::SpinGuard g(i->i_lock);
+  return memfs::drop_inode(i);
 }
 
 std::unique_ptr<Inode> SuperBlock::unhash(Inode* inode) {
