@@ -2,6 +2,14 @@
 // ordered tree of VMAs carved out of it, with per-VMA locks whose write side is killable.
 // The page cache keeps its folios' memory in "storage" windows here; user mappings of files
 // (mmap_file) fault pages in through their vm_operations.
+//
+// Lock order used by core/mm and core/pagecache (outer first; process_addrs.rst, mm/filemap.c):
+//   i_rwsem -> mmap_lock -> vma_lock (write: only while draining readers) -> mm_tree_lock
+//   vma_lock (read, a fault) or mmap_lock (read) -> invalidate_lock -> folio_lock -> ptl
+//   i_rwsem / invalidate_lock -> init_mm.mmap_lock -> init_mm.vma_lock -> init_mm.tree_lock
+//   mmap_lock / invalidate_lock -> i_mmap_rwsem -> ptl
+// Page cache windows live in init_mm precisely so that truncate and zero_range, which hold
+// invalidate_lock, can change them: the user mmap_lock ranks above invalidate_lock.
 #pragma once
 
 #include <cstdint>

@@ -26,6 +26,10 @@ Result<std::vector<char*>> map_new_pages(Mm& mm, VmObject& obj, const std::vecto
 
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked by write_begin and unlocked by
 // write_end in the same iteration; the analysis cannot follow the FolioRef.
+// A write killed after its windows were mapped gives the unused pages' charge back at once;
+// their windows (address space only: no memory is ever touched through them) stay until a
+// truncate, punch or eviction of that range unmaps them — unmapping them here would race a
+// fault allocating the same page, which only invalidate_lock (not held here) excludes.
 Result<size_t> AddressSpace::write(uint64_t pos,
                                    std::span<const char> data) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   host_rwsem_.assert_held_exclusive();
