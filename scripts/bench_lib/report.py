@@ -132,11 +132,14 @@ def targets(summary):
     return out
 
 
-def noisy_rows(results, fs_present, limit=0.25):
-    """Rows whose repetitions differ by more than `limit` on some filesystem."""
+def noisy_rows(results, fs_present, limit=0.25, top=6):
+    """Main rows whose repetitions differ by more than `limit` on some filesystem, worst
+    first (phase rows are left out: their spread is mostly FUSE cache timeouts)."""
     out = []
-    for key, *_ in ROWS:
-        worst = max((spread(results, fs, key) for fs in fs_present), default=0)
+    for key, _, _, main in ROWS:
+        if not main:
+            continue
+        worst, fs = max(((spread(results, f, key), f) for f in fs_present), default=(0, ""))
         if worst > limit:
-            out.append(f"{key} (+{worst * 100:.0f}%)")
-    return out
+            out.append((worst, f"{key} on {fs} (+{worst * 100:.0f}%)"))
+    return [text for _, text in sorted(out, reverse=True)[:top]]
