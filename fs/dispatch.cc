@@ -33,6 +33,10 @@ bool failed(Request& r, const Result<T>& res) {
 }  // namespace
 
 void reply_err(Request& r, int neg_errno) noexcept {
+  // A wait killed because the daemon is stopping, not because the caller was signalled:
+  // the caller must not see EINTR (for locks the kernel turns it into a restart, which then
+  // leaks as errno 512), but what a FUSE client sees when its server goes away.
+  if (neg_errno == -EINTR && !r.interrupted() && r.daemon().shutting_down()) neg_errno = -ENOTCONN;
   r.finish(neg_errno);
   SPDLOG_LOGGER_DEBUG(fs_log(), "reply op={} err={}", r.task().op, neg_errno);
   fuse_reply_err(r.req(), -neg_errno);

@@ -66,6 +66,7 @@ void Request::finish(int neg_errno) noexcept {
 void Request::on_interrupt(fuse_req_t, void* data) {
   auto* self = static_cast<Request*>(data);
   self->stat_.interrupted.fetch_add(1, std::memory_order_relaxed);
+  self->interrupted_.store(true, std::memory_order_release);
   self->task_.send_fatal_signal();
 }
 

@@ -3,6 +3,8 @@
 // trace. Interruptible requests turn FUSE_INTERRUPT into a fatal signal for that task.
 #pragma once
 
+#include <atomic>
+
 #include "fs/daemon.h"
 #include "fs/fuse.h"
 #include "locking/task.h"
@@ -25,6 +27,8 @@ class Request {
   const Options& options() const { return daemon_.options(); }
   locking::Task& task() { return task_; }
   const char* op_name() const { return stat_.name; }  // fixed, unlike task().op
+  // The kernel sent FUSE_INTERRUPT for this request (its caller got a signal).
+  bool interrupted() const { return interrupted_.load(std::memory_order_acquire); }
   const fuse_ctx& ctx() const { return *ctx_; }
 
   // Called by dispatch right before the one reply: stops interrupt delivery (waiting for a
@@ -48,6 +52,7 @@ class Request {
   locking::OpScope op_scope_;
   bool interruptible_;
   bool finished_ = false;
+  std::atomic<bool> interrupted_{false};
 };
 
 }  // namespace lockfs::fs
