@@ -103,7 +103,7 @@ pid_t start_blocked_setlkw(MountTest& t, const std::string& file, int* holder_fd
     w.l_type = F_WRLCK;
     w.l_whence = SEEK_SET;
     int rc = fcntl(cfd, F_SETLKW, &w);
-    _exit(rc == -1 && errno == EINTR ? 42 : rc == -1 ? 43 : 0);
+    _exit(rc == -1 ? (errno == EINTR ? 42 : errno) : 0);  // 42: EINTR, else the errno
   }
   return pid;
 }
@@ -148,6 +148,28 @@ TEST_F(Lifecycle, AbortedConnectionEndsWaitsAndTheDaemonExits) {
   EXPECT_TRUE(WIFEXITED(dst));
   EXPECT_EQ(WEXITSTATUS(dst), 0) << read_file(log_);
   EXPECT_NE(read_file(log_).find("killing waits"), std::string::npos) << read_file(log_);
+  if (is_mounted(mnt_)) sh("fusermount3 -u -z " + quote(mnt_));
+}
+
+TEST_F(Lifecycle, SigtermStopsTheDaemonAndFailsWaitersWithEnotconn) {
+  ASSERT_TRUE(write_file(path("f"), "x"));
+  int fd = -1;
+  pid_t waiter = start_blocked_setlkw(*this, path("f"), &fd, false);
+  ASSERT_GT(waiter, 0);
+  const std::string blocked = "inflight: setlk pid=" + std::to_string(waiter) + "\n";
+  ASSERT_TRUE(eventually([&] { return ctl("stats").out.find(blocked) != std::string::npos; }));
+  ASSERT_EQ(kill(daemon_, SIGTERM), 0);
+  int wst = 0;
+  ASSERT_EQ(waitpid(waiter, &wst, 0), waiter);
+  ASSERT_TRUE(WIFEXITED(wst));
+  // Not EINTR: the waiter was not signalled; its server went away.
+  EXPECT_EQ(WEXITSTATUS(wst), ENOTCONN);
+  close(fd);
+  int dst = 0;
+  ASSERT_EQ(waitpid(daemon_, &dst, 0), daemon_);
+  daemon_ = -1;
+  EXPECT_TRUE(WIFEXITED(dst));
+  EXPECT_EQ(WEXITSTATUS(dst), 0) << read_file(log_);
   if (is_mounted(mnt_)) sh("fusermount3 -u -z " + quote(mnt_));
 }
 
