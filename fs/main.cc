@@ -2,6 +2,7 @@
 // validator and the tracer, mounts core::Vfs behind the low-level FUSE API, serves the
 // control socket, and at unmount kills waits still in flight and writes the final trace.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <climits>
@@ -23,6 +24,18 @@
 using namespace lockfs;
 
 namespace {
+
+// Every regular file with data keeps its page cache in a memfd (core/pagecache), so the
+// number of such files is bounded by the open-file limit: raise the soft limit to the hard
+// one, as libfuse's passthrough_hp does. What is still out of reach is reported as ENOSPC.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    spdlog::get("fs")->warn("cannot raise the open-file limit: {}", strerror(errno));
+  }
+}
 
 int serve(fs::Daemon& d, fuse_args* args, const std::string& canonical) {
   const fs::Options& o = d.options();
@@ -96,6 +109,7 @@ int main(int argc, char** argv) {
   }
   locking::set_validate_mode(opts.validate);
   if (opts.trace) locking::tracer_enable(opts.trace_ring);
+  raise_fd_limit();
 
   auto vfs = core::Vfs::mount(opts.mount);
   if (!vfs.ok()) {

@@ -53,7 +53,12 @@ void AddressSpace::i_size_write(uint64_t size) {
   impl_->fault_size.store(size, std::memory_order_release);
 }
 
-VmObject& AddressSpace::vm_object() { return impl_->obj; }
+// A user mapping maps the memfd itself; if it cannot be created, the mapping's own mmap of
+// fd -1 fails and the error reaches the caller.
+VmObject& AddressSpace::vm_object() {
+  (void)impl_->ensure_memfd();
+  return impl_->obj;
+}
 
 AddressSpace::AopsStats AddressSpace::aops_stats() const {
   auto& s = impl_->stats;

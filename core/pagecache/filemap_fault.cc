@@ -59,7 +59,9 @@ VmFault FileVmOps::fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
       return VmFault::kOom;
     }
     char* mem = nullptr;
-    if (auto r = m_.mm().storage_map(m_.obj, vmf.pgoff, 1, &mem); !r) {
+    Result<void> r = m_.ensure_memfd();
+    if (r) r = m_.mm().storage_map(m_.obj, vmf.pgoff, 1, &mem);
+    if (!r) {
       m_.budget().uncharge(1);
       m_.as.invalidate_lock.up_read();
       return r.error() == -EINTR ? VmFault::kKilled : VmFault::kOom;

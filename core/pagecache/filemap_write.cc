@@ -13,13 +13,14 @@ namespace lockfs::core {
 namespace {
 // Maps windows for the pages `absent[0..n)` (one storage_map call over their span) and
 // returns each one's address, indexed by page - absent[0].
-Result<std::vector<char*>> map_new_pages(Mm& mm, VmObject& obj, const std::vector<uint64_t>& absent,
-                                         uint64_t n) {
+Result<std::vector<char*>> map_new_pages(AddressSpace::Impl& m,
+                                         const std::vector<uint64_t>& absent, uint64_t n) {
   std::vector<char*> addrs;
   if (n == 0) return addrs;
+  LOCKFS_TRY(m.ensure_memfd());
   const uint64_t span = absent[n - 1] - absent[0] + 1;
   addrs.resize(span);
-  LOCKFS_TRY(mm.storage_map(obj, absent[0], span, addrs.data()));
+  LOCKFS_TRY(m.mm().storage_map(m.obj, absent[0], span, addrs.data()));
   return addrs;
 }
 }  // namespace
@@ -46,7 +47,7 @@ Result<size_t> AddressSpace::write(uint64_t pos,
   const uint64_t charged = impl_->charge_some(absent.size());
   const uint64_t stop = charged < absent.size() ? absent[charged] : last + 1;
   if (stop == first) return err(-ENOSPC);
-  auto addrs = map_new_pages(mm_, impl_->obj, absent, charged);
+  auto addrs = map_new_pages(*impl_, absent, charged);
   if (!addrs) {
     budget_.uncharge(charged);
     return err(addrs.error());
@@ -95,7 +96,7 @@ static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len
   const uint64_t end = (off + len - 1) / kPageSize + 1;
   std::vector<uint64_t> absent = m.absent_in(first, end);
   if (!absent.empty()) LOCKFS_TRY(m.budget().charge(absent.size()));
-  auto addrs = map_new_pages(m.mm(), m.obj, absent, absent.size());
+  auto addrs = map_new_pages(m, absent, absent.size());
   if (!addrs) {
     m.budget().uncharge(absent.size());
     return err(addrs.error());

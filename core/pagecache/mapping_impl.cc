@@ -26,16 +26,38 @@ const locking::LockClass& folio_lock_class() {
 }
 
 AddressSpace::Impl::Impl(AddressSpace& a) : as(a), vm_ops(*this), i_pages(i_pages_class()) {
-  obj.fd = ::memfd_create("lockfs-mapping", MFD_CLOEXEC);
-  LOCKFS_CHECK(obj.fd >= 0, "memfd_create failed");
-  // Sparse: the size only makes the page offsets mappable; pages exist once written.
-  LOCKFS_CHECK(::ftruncate(obj.fd, static_cast<off_t>(kMaxFilePages * kPageSize)) == 0,
-               "memfd ftruncate failed");
   obj.ops = &vm_ops;
   obj.id = a.ino_;
 }
 
-AddressSpace::Impl::~Impl() { ::close(obj.fd); }
+AddressSpace::Impl::~Impl() {
+  if (obj.fd >= 0) ::close(obj.fd);
+}
+
+// The memfd is created when the file's first page needs memory, not with the inode: empty
+// files (most of a metadata workload) then hold no file descriptor, and the daemon's fd limit
+// bounds only the files that have data. Running out of descriptors (or of memory for the
+// memfd) is -ENOSPC for the write that needed the page, never an abort.
+Result<void> AddressSpace::Impl::ensure_memfd() {
+  if (memfd_ready.load(std::memory_order_acquire)) return ok();
+  const int fd = ::memfd_create("lockfs-mapping", MFD_CLOEXEC);
+  if (fd < 0) return err(-ENOSPC);
+  // Sparse: the size only makes the page offsets mappable; pages exist once written.
+  if (::ftruncate(fd, static_cast<off_t>(kMaxFilePages * kPageSize)) != 0) {
+    ::close(fd);
+    return err(-ENOSPC);
+  }
+  int expected = -1;
+  if (memfd_owner.compare_exchange_strong(expected, fd, std::memory_order_acq_rel)) {
+    obj.fd = fd;  // published by memfd_ready's release store
+    memfd_ready.store(true, std::memory_order_release);
+    return ok();
+  }
+  ::close(fd);  // another thread created it first: wait until it is published
+  while (!memfd_ready.load(std::memory_order_acquire)) {
+  }
+  return ok();
+}
 
 FolioRef AddressSpace::Impl::find(uint64_t index) {
   locking::SpinGuard g(i_pages);
@@ -205,7 +227,7 @@ uint64_t AddressSpace::Impl::charge_some(uint64_t n) {
 
 void AddressSpace::Impl::punch_memory(uint64_t first, uint64_t end) {
   end = std::min(end, kMaxFilePages);
-  if (first >= end) return;
+  if (first >= end || !memfd_ready.load(std::memory_order_acquire)) return;  // no page yet
   const int rc = ::fallocate(obj.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                              static_cast<off_t>(first * kPageSize),
                              static_cast<off_t>((end - first) * kPageSize));

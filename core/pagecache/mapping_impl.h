@@ -48,8 +48,12 @@ struct AddressSpace::Impl {
   AddressSpace& as;
   Mm& mm() { return as.mm_; }
   PageBudget& budget() { return as.budget_; }
-  VmObject obj;
+  VmObject obj;  // obj.fd is -1 until ensure_memfd() succeeds
   FileVmOps vm_ops;
+  // Creates obj.fd on first need; -ENOSPC when no memfd can be had. Safe from any thread.
+  Result<void> ensure_memfd();
+  std::atomic<int> memfd_owner{-1};
+  std::atomic<bool> memfd_ready{false};
   locking::SpinLock i_pages;
   std::map<uint64_t, FolioRef> pages LOCKFS_GUARDED_BY(i_pages);
   std::atomic<uint64_t> nr{0};
