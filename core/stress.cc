@@ -46,18 +46,165 @@ struct Shared {
 
 class Worker {
  public:
-  Worker(Shared& s, int id) : s_(s), rng_(s.opts->seed * 7919 + id), id_(id) {}
+  Worker(Shared& s, int id, Ino private_dir)
+      : s_(s), rng_(s.opts->seed * 7919 + id), id_(id), private_dir_(private_dir) {}
 
   void run(uint64_t n) {
     locking::Task task(1000 + id_, 0, 0, "stress");
     locking::TaskScope scope(task);
-    for (uint64_t i = 0; i < n; ++i) one();
+    for (uint64_t i = 0; i < n; ++i) {
+      if (rng_() % 10 == 0) {
+        private_op();
+      } else {
+        one();
+      }
+    }
+    check_private_dir();
     std::lock_guard lk(s_.result_mu);
     for (auto& [k, v] : kinds_) s_.result->ops_by_kind[k] += v;
     for (auto& [k, v] : errnos_) s_.result->errnos[k] += v;
   }
 
  private:
+  // --- the private directory and its model: name -> 'f' (file) or 'd' (empty directory),
+  // with the inode number (hard links share one). Nobody else touches the directory, so
+  // every result is determined by the model.
+  void model_mismatch(std::string what) {
+    std::lock_guard lk(s_.result_mu);
+    ++s_.result->model_mismatches;
+    if (s_.result->model_errors.size() < 10) s_.result->model_errors.push_back(std::move(what));
+  }
+  template <typename R>
+  void expect(const char* op, const std::string& name, const R& r, int want) {
+    ++model_ops_;
+    s_.ops.fetch_add(1, std::memory_order_relaxed);
+    const int got = r.ok() ? 0 : r.error();
+    if (got != want) {
+      model_mismatch(fmt::format("worker {} {} {}: got {} want {}", id_, op, name, -got, -want));
+    }
+  }
+  char kind_of(const std::string& n) const {
+    auto it = model_.find(n);
+    return it == model_.end() ? 0 : it->second.first;
+  }
+  Ino ino_of(const std::string& n) const {
+    auto it = model_.find(n);
+    return it == model_.end() ? 0 : it->second.second;
+  }
+
+  void private_op() {
+    Vfs& v = *s_.vfs;
+    const Ino d = private_dir_;
+    const std::string a = "p" + std::to_string(rng_() % 8);
+    const char ka = kind_of(a);
+    switch (rng_() % 6) {
+      case 0: {  // create
+        auto c = v.create(d, a, 0644, O_CREAT | O_EXCL | O_RDWR);
+        expect("create", a, c, ka ? -EEXIST : 0);
+        if (c.ok()) {
+          v.forget(c->entry.ino, 1);
+          (void)v.release(c->file);
+          model_[a] = {'f', c->entry.ino};
+        }
+        break;
+      }
+      case 1: {  // unlink
+        auto r = v.unlink(d, a);
+        expect("unlink", a, r, !ka ? -ENOENT : ka == 'd' ? -EISDIR : 0);
+        if (r.ok()) model_.erase(a);
+        break;
+      }
+      case 2: {  // mkdir
+        auto r = v.mkdir(d, a, 0755);
+        expect("mkdir", a, r, ka ? -EEXIST : 0);
+        if (r.ok()) {
+          v.forget(r->ino, 1);
+          model_[a] = {'d', r->ino};
+        }
+        break;
+      }
+      case 3: {  // rmdir (private subdirectories stay empty)
+        auto r = v.rmdir(d, a);
+        expect("rmdir", a, r, !ka ? -ENOENT : ka == 'f' ? -ENOTDIR : 0);
+        if (r.ok()) model_.erase(a);
+        break;
+      }
+      case 4: {  // rename a -> b (b != a), plain, NOREPLACE or EXCHANGE
+        std::string b = "p" + std::to_string(rng_() % 8);
+        if (b == a) b = "p" + std::to_string((std::stoi(a.substr(1)) + 1) % 8);
+        const char kb = kind_of(b);
+        const unsigned pick = rng_() % 3;
+        const unsigned flags = pick == 0 ? 0 : pick == 1 ? RENAME_NOREPLACE : RENAME_EXCHANGE;
+        int want = 0;
+        if (!ka) {
+          want = -ENOENT;
+        } else if (flags == RENAME_NOREPLACE && kb) {
+          want = -EEXIST;
+        } else if (flags == RENAME_EXCHANGE && !kb) {
+          want = -ENOENT;
+        } else if (flags == 0 && kb && ka != kb) {
+          want = ka == 'd' ? -ENOTDIR : -EISDIR;
+        }
+        auto r = v.rename(d, a, d, b, flags);
+        expect("rename", a + "->" + b, r, want);
+        // Two names of one inode: rename succeeds and does nothing (POSIX).
+        if (r.ok() && ino_of(a) != ino_of(b)) {
+          if (flags == RENAME_EXCHANGE) {
+            std::swap(model_[a], model_[b]);
+          } else {
+            model_[b] = model_[a];
+            model_.erase(a);
+          }
+        }
+        break;
+      }
+      default: {  // link a file under a second name
+        if (ka != 'f') break;
+        std::string b = "p" + std::to_string(rng_() % 8);
+        if (b == a) break;
+        auto e = v.lookup(d, a);
+        if (!e.ok()) {
+          expect("lookup", a, e, 0);
+          break;
+        }
+        auto r = v.link(e->ino, d, b);
+        v.forget(e->ino, 1);
+        expect("link", a + "->" + b, r, kind_of(b) ? -EEXIST : 0);
+        if (r.ok()) {
+          v.forget(r->ino, 1);
+          model_[b] = {'f', e->ino};
+        }
+        break;
+      }
+    }
+  }
+
+  // After the run: the directory holds exactly the model's names, with the model's types.
+  void check_private_dir() {
+    Vfs& v = *s_.vfs;
+    auto f = v.opendir(private_dir_, O_RDONLY);
+    if (!f.ok()) return model_mismatch(fmt::format("worker {}: opendir failed", id_));
+    std::map<std::string, std::pair<char, Ino>> seen;
+    Result<void> r = v.readdir(*f, 0, false,
+                               [&](std::string_view n, const struct stat& st, uint64_t) {
+                                 if (n != "." && n != "..") {
+                                   seen[std::string(n)] = {S_ISDIR(st.st_mode) ? 'd' : 'f',
+                                                           st.st_ino};
+                                 }
+                                 return true;
+                               });
+    (void)v.releasedir(*f);
+    if (!r.ok()) return model_mismatch(fmt::format("worker {}: readdir failed", id_));
+    if (seen != model_) {
+      std::string have, want;
+      for (auto& [n, k] : seen) have += fmt::format(" {}:{}#{}", n, k.first, k.second);
+      for (auto& [n, k] : model_) want += fmt::format(" {}:{}#{}", n, k.first, k.second);
+      model_mismatch(fmt::format("worker {}: directory{} but model{}", id_, have, want));
+    }
+    std::lock_guard lk(s_.result_mu);
+    s_.result->model_ops += model_ops_;
+  }
+
   Ino dir() {
     std::lock_guard lk(s_.mu);
     // Most operations go to the hot directories (the first entries), the rest anywhere.
@@ -180,6 +327,9 @@ class Worker {
   Shared& s_;
   std::mt19937_64 rng_;
   int id_;
+  Ino private_dir_;
+  std::map<std::string, std::pair<char, Ino>> model_;
+  uint64_t model_ops_ = 0;
   std::map<std::string, uint64_t> kinds_;
   std::map<int, uint64_t> errnos_;
 };
@@ -219,6 +369,14 @@ Result<StressResult> run_stress(const StressOptions& opts) {
     }
   }
   s.dirs.push_back(kRootIno);
+  // One private directory per worker, outside the candidate parents: only its worker uses it.
+  std::vector<Ino> private_dirs;
+  for (int t = 0; t < opts.threads; ++t) {
+    auto r = vfs->mkdir(kRootIno, "private" + std::to_string(t), 0755);
+    if (!r.ok()) return err(r.error());
+    vfs->forget(r->ino, 1);
+    private_dirs.push_back(r->ino);
+  }
 
   locking::set_validate_mode(locking::ValidateMode::kStrict);
   std::atomic<uint64_t> violations{0};
@@ -230,7 +388,7 @@ Result<StressResult> run_stress(const StressOptions& opts) {
   std::vector<std::thread> threads;
   for (int t = 0; t < opts.threads; ++t) {
     const uint64_t n = opts.ops / opts.threads + (uint64_t(t) < opts.ops % opts.threads ? 1 : 0);
-    threads.emplace_back([&s, t, n] { Worker(s, t).run(n); });
+    threads.emplace_back([&s, &private_dirs, t, n] { Worker(s, t, private_dirs[t]).run(n); });
   }
   for (auto& t : threads) t.join();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -266,6 +424,9 @@ void print_stress_report(std::ostream& os, const StressOptions& opts, const Stre
   for (const std::string& u : r.unexpected) os << "  " << u << "\n";
   os << fmt::format("violations: {}\n", r.violations);
   os << "namespace check: " << (r.fsck.ok() ? "ok " : "FAILED ") << r.fsck.summary() << "\n";
+  os << fmt::format("model check: {} ({} operations in private directories, {} mismatches)\n",
+                    r.model_mismatches == 0 ? "ok" : "FAILED", r.model_ops, r.model_mismatches);
+  for (const std::string& m : r.model_errors) os << "  " << m << "\n";
   os << fmt::format("{:<22} {:>12} {:>11} {:>8} {:>12} {:>12}\n", "lock class", "acquisitions",
                     "contentions", "contend%", "wait-total-ms", "wait-max-us");
   for (const ClassStat& c : r.classes) {

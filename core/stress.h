@@ -41,11 +41,18 @@ struct StressResult {
   std::map<int, uint64_t> errnos;  // expected errnos seen (-ENOENT...), for the report
   std::vector<std::string> unexpected;  // first few unexpected errors, described
   FsckReport fsck;
+  // Each worker also runs operations in a private directory against an exact model of it;
+  // every result errno and, after the run, every entry is compared with the model.
+  uint64_t model_ops = 0;
+  uint64_t model_mismatches = 0;
+  std::vector<std::string> model_errors;  // the first few mismatches, described
   std::vector<ClassStat> classes;  // lock_stat, most contended first
   double seconds = 0;
 
   const ClassStat* find(const std::string& cls) const;
-  bool ok() const { return unexpected_errors == 0 && violations == 0 && fsck.ok(); }
+  bool ok() const {
+    return unexpected_errors == 0 && violations == 0 && fsck.ok() && model_mismatches == 0;
+  }
 };
 
 // Runs the workload on a fresh mount. Turns the validator strict (violations are counted and

@@ -30,6 +30,9 @@ TEST_P(StressProfiles, RandomWorkloadIsCleanAndConsistent) {
   EXPECT_TRUE(r->ok()) << report.str();
   EXPECT_EQ(r->violations, 0u) << report.str();
   EXPECT_TRUE(r->fsck.ok()) << r->fsck.summary();
+  // The private directories were exercised and match their models exactly.
+  EXPECT_GT(r->model_ops, 0u);
+  EXPECT_EQ(r->model_mismatches, 0u) << report.str();
   EXPECT_GE(r->ops_run, opts.ops);
   ASSERT_NE(r->find("i_rwsem(dir)"), nullptr) << report.str();
   EXPECT_GT(r->find("i_rwsem(dir)")->acquisitions, 0u);
