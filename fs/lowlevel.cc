@@ -69,7 +69,14 @@ void ll_init(void* userdata, fuse_conn_info* conn) noexcept {
   want(FUSE_CAP_POSIX_LOCKS);
   want(FUSE_CAP_FLOCK_LOCKS);
   want(FUSE_CAP_READDIRPLUS);
-  want(FUSE_CAP_ASYNC_READ);
+  // Async reads and async direct I/O are background requests the kernel never interrupts;
+  // -o sync_read turns both off so a killed reader's wait in lockfs (folio lock,
+  // invalidate_lock) ends -EINTR.
+  if (d->options().sync_read) {
+    conn->want &= ~(FUSE_CAP_ASYNC_READ | FUSE_CAP_ASYNC_DIO);
+  } else {
+    want(FUSE_CAP_ASYNC_READ);
+  }
   // libfuse refuses ioctls on directories without it, and the kernel sends the chattr
   // flag ioctls (lsattr -d, chattr on a directory) as directory ioctls.
   want(FUSE_CAP_IOCTL_DIR);

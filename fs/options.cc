@@ -27,6 +27,7 @@ struct RawOptions {
   char* entry_timeout = nullptr;
   char* attr_timeout = nullptr;
   int writeback = 0;
+  int sync_read = 0;
   // Non-option arguments: [SOURCE] MOUNTPOINT.
   int nonopts = 0;
   std::string first, second;
@@ -52,6 +53,7 @@ const struct fuse_opt kOpts[] = {
     LOCKFS_OPT("attr_timeout=%s", attr_timeout),
     {"writeback", offsetof(RawOptions, writeback), 1},
     {"writeback_cache", offsetof(RawOptions, writeback), 1},
+    {"sync_read", offsetof(RawOptions, sync_read), 1},
     FUSE_OPT_END,
 };
 #undef LOCKFS_OPT
@@ -140,6 +142,8 @@ void print_usage(const char* prog) {
       "    entry_timeout=SECONDS  kernel name cache timeout (default: 1)\n"
       "    attr_timeout=SECONDS   kernel attribute cache timeout (default: 1)\n"
       "    writeback              let the kernel cache writes (FUSE writeback cache)\n"
+      "    sync_read              no async reads: every read is a synchronous request the\n"
+      "                           kernel interrupts when its caller is killed (slower)\n"
       "\n"
       "Control a running mount with lockfs-ctl MOUNTPOINT trace|lockstat|violations|reset|\n"
       "contract|stats (only the mounting user or root).\n"
@@ -249,6 +253,7 @@ ParseResult parse_options(fuse_args* args, Options* out) {
   if (raw.attr_timeout && !parse_seconds("attr_timeout", raw.attr_timeout, &out->attr_timeout))
     return ParseResult::kExitError;
   out->writeback = raw.writeback != 0;
+  out->sync_read = raw.sync_read != 0;
   // The root belongs to whoever mounts, as a user's tmpfs-like scratch space should.
   out->mount.root_uid = getuid();
   out->mount.root_gid = getgid();

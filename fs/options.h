@@ -31,6 +31,7 @@ struct Options {
   double entry_timeout = 1.0;      // seconds the kernel may cache a name -> inode
   double attr_timeout = 1.0;       // seconds the kernel may cache attributes
   bool writeback = false;          // FUSE_CAP_WRITEBACK_CACHE
+  bool sync_read = false;          // no FUSE_CAP_ASYNC_READ: reads are interruptible
 };
 
 enum class ParseResult { kRun, kExitOk, kExitError };

@@ -31,6 +31,21 @@ WaitQueue& folio_waitqueue(const void* folio) {
 FolioFlags::FolioFlags(const LockClass& cls, uint64_t ino, uint64_t index)
     : map_{&cls, ino, index} {}
 
+void FolioFlags::set_locked_unpublished() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const uint32_t prev = flags_.fetch_or(kLocked, std::memory_order_acquire);
+  LOCKFS_CHECK(!(prev & kLocked), "__folio_set_locked on a locked folio");
+}
+
+void FolioFlags::lock_published() {
+  if (instrumented()) {
+    internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
+  }
+}
+
+void FolioFlags::clear_locked_unpublished() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  flags_.fetch_and(~kLocked, std::memory_order_release);
+}
+
 bool FolioFlags::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool ok = !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
   if (instrumented()) {

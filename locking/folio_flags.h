@@ -22,6 +22,13 @@ class LOCKFS_CAPABILITY("folio_lock") FolioFlags {
   [[nodiscard]] bool trylock() LOCKFS_TRY_ACQUIRE(true);         // folio_trylock
   [[nodiscard]] int lock_killable() LOCKFS_TRY_ACQUIRE(0);       // folio_lock_killable
   void unlock() LOCKFS_RELEASE();                                // folio_unlock
+  // A new folio: __folio_set_locked sets PG_locked while no other thread can see the folio;
+  // the lock starts to matter when the page cache publishes it, so the acquisition is
+  // reported (validator, tracer, fault injection) by lock_published() right after that.
+  // clear_locked_unpublished() undoes the bit on a folio that was never published.
+  void set_locked_unpublished() LOCKFS_ACQUIRE();
+  void lock_published();
+  void clear_locked_unpublished() LOCKFS_RELEASE();
   bool locked() const { return test(kLocked); }
   void assert_locked() const LOCKFS_ASSERT_CAPABILITY(this);
   // This thread does not hold the folio lock (validator on; otherwise no check).

@@ -88,21 +88,23 @@ std::vector<uint64_t> AddressSpace::Impl::absent_in(uint64_t first, uint64_t end
   return out;
 }
 
-// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns a new folio locked (a trylock that cannot fail on
-// a folio nobody else can see yet); the caller owns that lock.
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns a new folio locked; the caller owns that lock.
+// As filemap_add_folio: PG_locked is set before the folio is visible, and the acquisition is
+// reported once it is in the mapping (outside i_pages: a fault-injection hold may sleep).
 FolioRef AddressSpace::Impl::add_locked(uint64_t index, char* mem,
                                         bool* created) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   auto f = std::make_shared<Folio>(as.ino_, index, mem);
-  LOCKFS_CHECK(f->flags.trylock(), "a new folio is locked by someone");
+  f->flags.set_locked_unpublished();
   {
     locking::SpinGuard g(i_pages);
     auto [it, inserted] = pages.emplace(index, f);
     if (!inserted) {
-      f->flags.unlock();
+      f->flags.clear_locked_unpublished();
       *created = false;
       return it->second;
     }
   }
+  f->flags.lock_published();
   nr.fetch_add(1, std::memory_order_relaxed);
   *created = true;
   return f;
