@@ -47,65 +47,27 @@ void FolioFlags::clear_locked_unpublished() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 bool FolioFlags::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool ok = !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
-  if (instrumented()) {
-    if (ok) {
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
-    } else {
-      internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
-    }
-  }
-  return ok;
+  return internal::instrumented_trylock(map_, Mode::kExclusive, LOCKFS_CALLER,
+                                        [this] { return test_and_set_locked(); });
 }
 
 void FolioFlags::lock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool instr = instrumented();
-  if (instr)
-    internal::lock_wait_begin(map_, Mode::kExclusive, Subclass::kNormal, true, LOCKFS_CALLER);
-  if (__builtin_expect(!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked), 1)) {
-    if (instr)
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
-    return;
-  }
-  const uint64_t t0 = internal::now_ns();
-  folio_waitqueue(this).wait_event([this] {
-    if (!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked)) return true;
-    flags_.fetch_or(kWaiters, std::memory_order_seq_cst);
-    return !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
-  });
-  if (instr) {
-    internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, true,
-                            internal::now_ns() - t0, LOCKFS_CALLER);
-  }
+  (void)internal::instrumented_acquire(map_, Mode::kExclusive, Subclass::kNormal, false,
+                                       LOCKFS_CALLER, [this] { return test_and_set_locked(); },
+                                       [this] {
+                                         folio_waitqueue(this).wait_event(
+                                             [this] { return lock_or_mark_waiter(); });
+                                         return 0;
+                                       });
 }
 
 int FolioFlags::lock_killable() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool instr = instrumented();
-  if (instr)
-    internal::lock_wait_begin(map_, Mode::kExclusive, Subclass::kNormal, true, LOCKFS_CALLER);
-  if (current().fatal_signal_pending()) {  // deterministic, as RwSemaphore's killable paths
-    if (instr) internal::lock_killed(map_, Mode::kExclusive, Subclass::kNormal, 0);
-    return -EINTR;
-  }
-  if (__builtin_expect(!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked), 1)) {
-    if (instr)
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
-    return 0;
-  }
-  const uint64_t t0 = internal::now_ns();
-  const int rc = folio_waitqueue(this).wait_event_killable([this] {
-    if (!(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked)) return true;
-    flags_.fetch_or(kWaiters, std::memory_order_seq_cst);
-    return !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
-  });
-  const uint64_t waited = internal::now_ns() - t0;
-  if (rc != 0) {
-    if (instr) internal::lock_killed(map_, Mode::kExclusive, Subclass::kNormal, waited);
-    return rc;
-  }
-  if (instr)
-    internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, true, waited, LOCKFS_CALLER);
-  return 0;
+  return internal::instrumented_acquire(
+      map_, Mode::kExclusive, Subclass::kNormal, true, LOCKFS_CALLER,
+      [this] { return test_and_set_locked(); },
+      [this] {
+        return folio_waitqueue(this).wait_event_killable([this] { return lock_or_mark_waiter(); });
+      });
 }
 
 void FolioFlags::unlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {

@@ -59,6 +59,17 @@ class LOCKFS_CAPABILITY("folio_lock") FolioFlags {
   static constexpr uint32_t kDirty = 1u << 3;
   static constexpr uint32_t kWaiters = 1u << 4;  // someone sleeps on this folio's hashed queue
   bool test(uint32_t bit) const { return flags_.load(std::memory_order_acquire) & bit; }
+  // Sets PG_locked; true when this call took it.
+  bool test_and_set_locked() {
+    return !(flags_.fetch_or(kLocked, std::memory_order_acquire) & kLocked);
+  }
+  // A sleeper's predicate: take the lock, or mark a waiter (so unlock wakes the hashed queue)
+  // and try once more, closing the race with an unlock in between.
+  bool lock_or_mark_waiter() {
+    if (test_and_set_locked()) return true;
+    flags_.fetch_or(kWaiters, std::memory_order_seq_cst);
+    return test_and_set_locked();
+  }
 
   LockMap map_;
   std::atomic<uint32_t> flags_{0};

@@ -44,51 +44,20 @@ int Mutex::lock_slow(bool killable) {
 }
 
 void Mutex::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true, LOCKFS_CALLER);
-  if (__builtin_expect(trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
-    return;
-  }
-  const uint64_t t0 = internal::now_ns();
-  (void)lock_slow(false);
-  if (instr)
-    internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0,
-                            LOCKFS_CALLER);
+  (void)internal::instrumented_acquire(
+      map_, Mode::kExclusive, s, false, LOCKFS_CALLER, [this] { return trylock_fast(); },
+      [this] { return lock_slow(false); });
 }
 
 int Mutex::lock_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true, LOCKFS_CALLER);
-  if (current().fatal_signal_pending()) {  // deterministic, as RwSemaphore's killable paths
-    if (instr) internal::lock_killed(map_, Mode::kExclusive, s, 0);
-    return -EINTR;
-  }
-  if (__builtin_expect(trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
-    return 0;
-  }
-  const uint64_t t0 = internal::now_ns();
-  const int rc = lock_slow(true);
-  const uint64_t waited = internal::now_ns() - t0;
-  if (rc != 0) {
-    if (instr) internal::lock_killed(map_, Mode::kExclusive, s, waited);
-    return rc;
-  }
-  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, waited, LOCKFS_CALLER);
-  return 0;
+  return internal::instrumented_acquire(
+      map_, Mode::kExclusive, s, true, LOCKFS_CALLER, [this] { return trylock_fast(); },
+      [this] { return lock_slow(true); });
 }
 
 bool Mutex::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool ok = trylock_fast();
-  if (instrumented()) {
-    if (ok) {
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
-    } else {
-      internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
-    }
-  }
-  return ok;
+  return internal::instrumented_trylock(map_, Mode::kExclusive, LOCKFS_CALLER,
+                                        [this] { return trylock_fast(); });
 }
 
 void Mutex::unlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
@@ -135,15 +104,8 @@ void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 bool SpinLock::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool ok = trylock_fast();
-  if (instrumented()) {
-    if (ok) {
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
-    } else {
-      internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
-    }
-  }
-  return ok;
+  return internal::instrumented_trylock(map_, Mode::kExclusive, LOCKFS_CALLER,
+                                        [this] { return trylock_fast(); });
 }
 
 void SpinLock::unlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {

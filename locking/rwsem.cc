@@ -78,50 +78,20 @@ int RwSemaphore::write_slow(bool killable) {
 }
 
 void RwSemaphore::down_read(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kShared, s, true, LOCKFS_CALLER);
-  if (__builtin_expect(read_trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kShared, s, false, 0, LOCKFS_CALLER);
-    return;
-  }
-  const uint64_t t0 = internal::now_ns();
-  (void)read_slow(false);
-  if (instr)
-    internal::lock_acquired(map_, Mode::kShared, s, true, internal::now_ns() - t0, LOCKFS_CALLER);
+  (void)internal::instrumented_acquire(
+      map_, Mode::kShared, s, false, LOCKFS_CALLER, [this] { return read_trylock_fast(); },
+      [this] { return read_slow(false); });
 }
 
 int RwSemaphore::down_read_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kShared, s, true, LOCKFS_CALLER);
-  if (current().fatal_signal_pending()) {
-    if (instr) internal::lock_killed(map_, Mode::kShared, s, 0);
-    return -EINTR;
-  }
-  if (__builtin_expect(read_trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kShared, s, false, 0, LOCKFS_CALLER);
-    return 0;
-  }
-  const uint64_t t0 = internal::now_ns();
-  const int rc = read_slow(true);
-  const uint64_t waited = internal::now_ns() - t0;
-  if (rc != 0) {
-    if (instr) internal::lock_killed(map_, Mode::kShared, s, waited);
-    return rc;
-  }
-  if (instr) internal::lock_acquired(map_, Mode::kShared, s, true, waited, LOCKFS_CALLER);
-  return 0;
+  return internal::instrumented_acquire(
+      map_, Mode::kShared, s, true, LOCKFS_CALLER, [this] { return read_trylock_fast(); },
+      [this] { return read_slow(true); });
 }
 
 bool RwSemaphore::down_read_trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool ok = read_trylock_fast();
-  if (instrumented()) {
-    if (ok) {
-      internal::lock_acquired(map_, Mode::kShared, Subclass::kNormal, false, 0, LOCKFS_CALLER);
-    } else {
-      internal::lock_try_failed(map_, Mode::kShared, Subclass::kNormal);
-    }
-  }
-  return ok;
+  return internal::instrumented_trylock(map_, Mode::kShared, LOCKFS_CALLER,
+                                        [this] { return read_trylock_fast(); });
 }
 
 void RwSemaphore::up_read() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
@@ -132,51 +102,20 @@ void RwSemaphore::up_read() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 void RwSemaphore::down_write(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true, LOCKFS_CALLER);
-  if (__builtin_expect(write_trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
-    return;
-  }
-  const uint64_t t0 = internal::now_ns();
-  (void)write_slow(false);
-  if (instr)
-    internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0,
-                            LOCKFS_CALLER);
+  (void)internal::instrumented_acquire(
+      map_, Mode::kExclusive, s, false, LOCKFS_CALLER, [this] { return write_trylock_fast(); },
+      [this] { return write_slow(false); });
 }
 
 int RwSemaphore::down_write_killable(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, true, LOCKFS_CALLER);
-  if (current().fatal_signal_pending()) {
-    if (instr) internal::lock_killed(map_, Mode::kExclusive, s, 0);
-    return -EINTR;
-  }
-  if (__builtin_expect(write_trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
-    return 0;
-  }
-  const uint64_t t0 = internal::now_ns();
-  const int rc = write_slow(true);
-  const uint64_t waited = internal::now_ns() - t0;
-  if (rc != 0) {
-    if (instr) internal::lock_killed(map_, Mode::kExclusive, s, waited);
-    return rc;
-  }
-  if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, true, waited, LOCKFS_CALLER);
-  return 0;
+  return internal::instrumented_acquire(
+      map_, Mode::kExclusive, s, true, LOCKFS_CALLER, [this] { return write_trylock_fast(); },
+      [this] { return write_slow(true); });
 }
 
 bool RwSemaphore::down_write_trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  const bool ok = write_trylock_fast();
-  if (instrumented()) {
-    if (ok) {
-      internal::lock_acquired(map_, Mode::kExclusive, Subclass::kNormal, false, 0, LOCKFS_CALLER);
-    } else {
-      internal::lock_try_failed(map_, Mode::kExclusive, Subclass::kNormal);
-    }
-  }
-  return ok;
+  return internal::instrumented_trylock(map_, Mode::kExclusive, LOCKFS_CALLER,
+                                        [this] { return write_trylock_fast(); });
 }
 
 void RwSemaphore::up_write() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 
 #include "locking/lock_class.h"
+#include "locking/task.h"
 #include "locking/tracer.h"
 #include "locking/validator.h"
 
@@ -98,6 +100,48 @@ void lock_try_failed(const LockMap& m, Mode mode, Subclass s);
 void lock_released(const LockMap& m, Mode mode);
 // A sleeping wait that is not a lock (folio_wait_writeback): sleep-under-spinlock check.
 void might_sleep(const char* what);
+
+// The one shape of every sleeping acquire: report the wait, refuse at once when `killable`
+// and the task has a fatal signal pending (deterministic at every killable point), try the
+// fast path, else sleep in the slow path (0 or -EINTR), then report acquired (contended,
+// with the wait) or killed. `site` is the public method's LOCKFS_CALLER.
+template <typename Fast, typename Slow>
+inline int instrumented_acquire(const LockMap& m, Mode mode, Subclass s, bool killable,
+                                const void* site, Fast fast, Slow slow) {
+  const bool instr = instrumented();
+  if (instr) lock_wait_begin(m, mode, s, true, site);
+  if (killable && current().fatal_signal_pending()) {
+    if (instr) lock_killed(m, mode, s, 0);
+    return -EINTR;
+  }
+  if (__builtin_expect(fast(), 1)) {
+    if (instr) lock_acquired(m, mode, s, false, 0, site);
+    return 0;
+  }
+  const uint64_t t0 = now_ns();
+  const int rc = slow();
+  const uint64_t waited = now_ns() - t0;
+  if (rc != 0) {
+    if (instr) lock_killed(m, mode, s, waited);
+    return rc;
+  }
+  if (instr) lock_acquired(m, mode, s, true, waited, site);
+  return 0;
+}
+
+// The one shape of every trylock: one attempt, reported as acquired or as a failed try.
+template <typename Fast>
+inline bool instrumented_trylock(const LockMap& m, Mode mode, const void* site, Fast fast) {
+  const bool ok = fast();
+  if (instrumented()) {
+    if (ok) {
+      lock_acquired(m, mode, Subclass::kNormal, false, 0, site);
+    } else {
+      lock_try_failed(m, mode, Subclass::kNormal);
+    }
+  }
+  return ok;
+}
 
 // The assert helpers: `state_ok` is what the lock's own state says (used with the validator
 // off); with it on, the held stack decides. Failures are reported as kAssertFailed.
