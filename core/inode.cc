@@ -92,4 +92,12 @@ void InodeRef::reset() {
   inode_ = nullptr;
 }
 
+void Inode::kill_priv_locked() {
+  if (i_xattrs.empty()) return;  // the common case: one branch per write
+  auto it = i_xattrs.find(std::string_view("security.capability"));
+  if (it == i_xattrs.end()) return;
+  i_xattr_bytes -= it->first.size() + it->second.size();
+  i_xattrs.erase(it);
+}
+
 }  // namespace lockfs::core

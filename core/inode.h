@@ -115,6 +115,10 @@ class Inode {
   void touch(unsigned which) LOCKFS_EXCLUDES(i_lock);
   // nlink += delta (i_lock). Locking: i_rwsem exclusive of this inode or its parent (caller).
   void add_nlink(int delta) LOCKFS_EXCLUDES(i_lock);
+  // security_inode_killpriv: drops the security.capability xattr, as a write, truncate or
+  // chown must (the FUSE client leaves it to us under HANDLE_KILLPRIV_V2). Locking: i_rwsem
+  // exclusive (the xattr "set" row) and i_lock (caller).
+  void kill_priv_locked() LOCKFS_REQUIRES(i_lock);
 };
 
 // Pins an inode for the scope (iput on destruction). Move-only.

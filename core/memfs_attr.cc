@@ -50,6 +50,10 @@ Result<void> setattr(Inode* inode, const SetAttrIn& in) {
     a.mode &= ~S_ISUID;
     if (a.mode & S_IXGRP) a.mode &= ~S_ISGID;
   }
+  // A size change or a chown drops file capabilities whoever the caller (ATTR_KILL_PRIV).
+  if ((in.valid & kSetSize) || (!S_ISDIR(a.mode) && (in.valid & (kSetUid | kSetGid)))) {
+    inode->kill_priv_locked();
+  }
   if (in.valid & kSetAtime) a.atime = in.atime;
   if (in.valid & kSetAtimeNow) a.atime = now;
   if (in.valid & kSetMtime) a.mtime = in.mtime;

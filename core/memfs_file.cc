@@ -24,6 +24,7 @@ void file_modified(Inode* inode) LOCKFS_REQUIRES(inode->i_rwsem) {
   locking::SpinGuard g(inode->i_lock);
   const mode_t m = mode_after_write(inode->i_attr.mode);
   inode->i_attr.mode = m;
+  inode->kill_priv_locked();
   inode->i_attr.mtime = inode->i_attr.ctime = now;
 }
 

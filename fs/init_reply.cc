@@ -1,15 +1,12 @@
-// The INIT-reply fix-up for libfuse < 3.16 (see init_reply.h).
+// The INIT-reply fix-up for libfuse 3.14 (see init_reply.h).
 //
-// libfuse 3.14 sends every reply with writev(2) on the session fd: header, then the reply
+// libfuse sends every reply with writev(2) on the session fd: header, then the reply
 // struct. The executable's own writev() interposes the C library's for libfuse's calls (the
 // dynamic linker resolves libfuse's reference to the first definition, ours). It forwards
 // every call unchanged through the raw system call, except the one INIT reply it was armed
-// for, where it sets FUSE_PARALLEL_DIROPS in a copy of fuse_init_out. The kernel offered the
-// flag (libfuse reports it in conn->capable) and lockfs handles parallel lookups and
-// readdirs: that is what core's i_rwsem shared mode exists for.
+// for, where it ORs the requested flags into a copy of fuse_init_out. The init callback only
+// arms it for flags the kernel's protocol version knows and lockfs implements.
 #include "fs/init_reply.h"
-
-#include "fs/fuse.h"  // FUSE_VERSION
 
 #include <linux/fuse.h>
 #include <sys/syscall.h>
@@ -20,16 +17,15 @@
 #include <cstring>
 
 namespace lockfs::fs {
+static_assert(kInitParallelDirops == FUSE_PARALLEL_DIROPS);
+static_assert(kInitHandleKillprivV2 == FUSE_HANDLE_KILLPRIV_V2);
+
 namespace {
-std::atomic<bool> g_armed{false};
-std::atomic<bool> g_sent{false};
-}  // namespace
+std::atomic<uint32_t> g_armed{0};
+std::atomic<uint32_t> g_added{0};
 
-#if FUSE_VERSION < FUSE_MAKE_VERSION(3, 16)
-void request_parallel_dirops_in_init_reply() { g_armed.store(true, std::memory_order_release); }
-
-// Returns true and fills `patched` when `iov` is the armed INIT reply.
-static bool patch_init_reply(const struct iovec* iov, int iovcnt, fuse_init_out* patched) {
+// Returns true and fills `patched` when `iov` is an INIT reply (then with `flags` added).
+bool patch_init_reply(const struct iovec* iov, int iovcnt, uint32_t flags, fuse_init_out* patched) {
   if (iovcnt != 2 || iov[0].iov_len != sizeof(fuse_out_header)) return false;
   // Replies to old protocol minors are shorter; the flags field is at the same offset.
   const size_t len = iov[1].iov_len;
@@ -42,29 +38,27 @@ static bool patch_init_reply(const struct iovec* iov, int iovcnt, fuse_init_out*
   std::memcpy(patched, iov[1].iov_base, len);
   // Only a reply to the armed INIT looks like this: major 7 and the max_write libfuse sets.
   if (patched->major != FUSE_KERNEL_VERSION || patched->max_write == 0) return false;
-  patched->flags |= FUSE_PARALLEL_DIROPS;
+  patched->flags |= flags;
   return true;
 }
-#else
-void request_parallel_dirops_in_init_reply() {}
-#endif
+}  // namespace
 
-bool parallel_dirops_sent() { return g_sent.load(std::memory_order_acquire); }
+void add_init_reply_flags(uint32_t flags) { g_armed.fetch_or(flags, std::memory_order_acq_rel); }
+
+uint32_t init_reply_flags_added() { return g_added.load(std::memory_order_acquire); }
 
 }  // namespace lockfs::fs
 
 extern "C" ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
   using namespace lockfs::fs;
-#if FUSE_VERSION < FUSE_MAKE_VERSION(3, 16)
-  if (__builtin_expect(g_armed.load(std::memory_order_acquire), 0)) {
+  if (const uint32_t flags = g_armed.load(std::memory_order_acquire); __builtin_expect(flags != 0, 0)) {
     fuse_init_out patched;
-    if (patch_init_reply(iov, iovcnt, &patched) && g_armed.exchange(false)) {
+    if (patch_init_reply(iov, iovcnt, flags, &patched) && g_armed.exchange(0) != 0) {
       struct iovec fixed[2] = {iov[0], {&patched, iov[1].iov_len}};
       const ssize_t n = syscall(SYS_writev, fd, fixed, 2);
-      if (n >= 0) g_sent.store(true, std::memory_order_release);
+      if (n >= 0) g_added.store(flags, std::memory_order_release);
       return n;
     }
   }
-#endif
   return syscall(SYS_writev, fd, iov, iovcnt);
 }

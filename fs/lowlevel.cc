@@ -65,7 +65,19 @@ void ll_init(void* userdata, fuse_conn_info* conn) noexcept {
   };
   // Parallel lookups/readdirs of one directory reach core, so shared i_rwsem is shared.
   want(FUSE_CAP_PARALLEL_DIROPS);
-  if (conn->want & FUSE_CAP_PARALLEL_DIROPS) request_parallel_dirops_in_init_reply();
+#if FUSE_VERSION < FUSE_MAKE_VERSION(3, 16)
+  if (conn->want & FUSE_CAP_PARALLEL_DIROPS) add_init_reply_flags(kInitParallelDirops);
+#endif
+  // HANDLE_KILLPRIV_V2: core clears suid/sgid (callers without CAP_FSETID) and
+  // security.capability on write, truncate and chown itself, as the flag asks, so the kernel
+  // stops calling file_remove_privs -- one GETXATTR(security.capability) round trip -- before
+  // every write (and sets SB_NOSEC). libfuse 3.14 knows neither the flag nor the request
+  // bits that come with it; core needs neither, it decides from the caller's credentials.
+#ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
+  want(FUSE_CAP_HANDLE_KILLPRIV_V2);
+#else
+  if (conn->proto_major == 7 && conn->proto_minor >= 33) add_init_reply_flags(kInitHandleKillprivV2);
+#endif
   want(FUSE_CAP_POSIX_LOCKS);
   want(FUSE_CAP_FLOCK_LOCKS);
   want(FUSE_CAP_READDIRPLUS);
@@ -83,8 +95,8 @@ void ll_init(void* userdata, fuse_conn_info* conn) noexcept {
   if (d->options().writeback) want(FUSE_CAP_WRITEBACK_CACHE);
   else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   // O_TRUNC arrives as a separate setattr (core's open does not truncate); the kernel
-  // applies the umask; the kernel clears suid/sgid itself via setattr; no NFS export; no
-  // splice.
+  // applies the umask; HANDLE_KILLPRIV (v1, which kills suid even for CAP_FSETID callers) is
+  // superseded by v2 above; no NFS export; no splice.
   conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_DONT_MASK | FUSE_CAP_HANDLE_KILLPRIV |
                   FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_SPLICE_READ |
                   FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
