@@ -25,6 +25,10 @@ class Dentry {
 
   // A copy of the name, taken under d_lock (for callers that hold no parent lock).
   std::string name() const;
+  // The name itself, for a caller holding the parent's i_rwsem (either mode): d_move, the
+  // only writer, runs with the parent's i_rwsem exclusive, so the name cannot change (the
+  // kernel's d_name is stable for the same reason). Valid while that lock is held.
+  std::string_view name_under_parent() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS { return d_name; }
   // The directory-entry sequence number: readdir's cursor (stable across unlinks).
   uint64_t seq() const { return d_seq; }
 

@@ -262,7 +262,7 @@ Result<void> iterate_shared(File* f, uint64_t off, const FillDir& fill) {
   for (auto it = dir->i_dir.by_seq.lower_bound(std::max<uint64_t>(off, kFirstEntrySeq));
        it != dir->i_dir.by_seq.end(); ++it) {
     const Dentry* d = it->second;
-    if (!fill(d->name(), d->d_inode, d->d_inode->i_ino, d->d_seq + 1)) return {};
+    if (!fill(d->name_under_parent(), d->d_inode, d->d_inode->i_ino, d->d_seq + 1)) return {};
   }
   return {};
 }

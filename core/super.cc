@@ -136,6 +136,11 @@ void SuperBlock::nlookup_get(Inode* inode, uint64_t n) {
   inode->i_nlookup += n;
 }
 
+void SuperBlock::nlookup_get_each(std::span<Inode* const> inodes) {
+  locking::SpinGuard g(s_inode_lock);
+  for (Inode* inode : inodes) ++inode->i_nlookup;
+}
+
 void SuperBlock::forget(Ino ino, uint64_t n) {
   std::unique_ptr<Inode> victim;
   {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -65,6 +66,8 @@ class SuperBlock {
   void iput(Inode* inode);
   // Adds lookups the client now holds (a successful lookup/create/readdirplus entry).
   void nlookup_get(Inode* inode, uint64_t n);
+  // One more lookup for each inode (readdirplus), in one s_inode_lock section.
+  void nlookup_get_each(std::span<Inode* const> inodes);
   // Drops lookups (FUSE forget); evicts as iput does. Unknown ino: ignored (already gone).
   void forget(Ino ino, uint64_t n);
   // The ".." of directory `ino` (0 when unknown/removed). Reads the table under s_inode_lock.

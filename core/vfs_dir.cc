@@ -1,4 +1,6 @@
 // Directory callers: opendir, readdir (iterate_dir), releasedir, fsyncdir.
+#include <vector>
+
 #include "core/file.h"
 #include "core/memfs.h"
 #include "core/permission.h"
@@ -47,20 +49,25 @@ Result<void> Vfs::readdir(File* dir, uint64_t off, bool plus, const DirEmit& emi
     return err(rc);
   }
   LOCKFS_SYNC_POINT("readdir:locked");
+  // The entries the caller took, counted as lookups in one s_inode_lock section at the end:
+  // they cannot be unlinked (nor evicted) while we hold the directory's i_rwsem.
+  std::vector<Inode*> looked_up;
   Result<void> r = memfs::iterate_shared(
       dir, off, [&](std::string_view name, Inode* child, Ino ino, uint64_t next) {
         struct stat st {};
-        if (child != nullptr) {
+        const bool counted = plus && name != "." && name != "..";
+        if (counted) {
           st = child->getattr();
         } else {
+          // Plain readdir (and "." / "..") needs only d_ino and d_type (dcache_readdir).
           st.st_ino = ino;
-          st.st_mode = S_IFDIR;
+          st.st_mode = child != nullptr ? child->i_type : S_IFDIR;
         }
-        const bool counted = plus && name != "." && name != "..";
         if (!emit(name, st, next)) return false;
-        if (counted) sb.nlookup_get(child, 1);
+        if (counted) looked_up.push_back(child);
         return true;
       });
+  if (!looked_up.empty()) sb.nlookup_get_each(looked_up);
   rwsem_unlock(inode->i_rwsem, m);
   if (pos_lock) dir->f_pos_lock.unlock();
   inode->touch(Inode::kTimeA);
