@@ -30,7 +30,7 @@ FsckReport check_namespace(SuperBlock& sb) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
     ++rep.dirs;
     uint64_t subdirs = 0;
     locking::ReadGuard g(dir->i_rwsem);
-    const DirEntries& de = dir->i_dir;
+    const DirEntries& de = *dir->i_dir;
     if (de.dead) rep.errors.push_back(fmt::format("dir {} reachable but dead", dir->i_ino));
     if (de.by_name.size() != de.by_seq.size() ||
         de.by_name.size() != dir->i_nentries.load(std::memory_order_relaxed)) {

@@ -20,9 +20,19 @@ Inode::Inode(SuperBlock& sb, Ino ino, uint64_t generation, const InodeAttr& attr
       i_rwsem(lock_class::i_rwsem_class(attr.mode), ino),
       i_lock(lock_class::kILock, ino),
       i_attr(attr),
-      i_flctx(ino) {}
+      i_dir(S_ISDIR(attr.mode) ? std::make_unique<DirEntries>() : nullptr) {}
 
-Inode::~Inode() = default;
+Inode::~Inode() { delete i_flctx_.load(std::memory_order_acquire); }
+
+FileLockContext& Inode::flctx() {
+  FileLockContext* ctx = i_flctx_.load(std::memory_order_acquire);
+  if (ctx != nullptr) return *ctx;
+  auto fresh = std::make_unique<FileLockContext>(i_ino);
+  if (i_flctx_.compare_exchange_strong(ctx, fresh.get(), std::memory_order_acq_rel)) {
+    return *fresh.release();
+  }
+  return *ctx;  // another request installed one first
+}
 
 InodeAttr Inode::attr() const {
   locking::SpinGuard g(i_lock);
@@ -93,11 +103,11 @@ void InodeRef::reset() {
 }
 
 void Inode::kill_priv_locked() {
-  if (i_xattrs.empty()) return;  // the common case: one branch per write
-  auto it = i_xattrs.find(std::string_view("security.capability"));
-  if (it == i_xattrs.end()) return;
-  i_xattr_bytes -= it->first.size() + it->second.size();
-  i_xattrs.erase(it);
+  if (!i_xattrs) return;  // the common case: one branch per write
+  auto it = i_xattrs->map.find(std::string_view("security.capability"));
+  if (it == i_xattrs->map.end()) return;
+  i_xattrs->bytes -= it->first.size() + it->second.size();
+  i_xattrs->map.erase(it);
 }
 
 }  // namespace lockfs::core

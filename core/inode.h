@@ -48,6 +48,11 @@ struct DirEntries {
 };
 
 using XattrMap = std::map<std::string, std::string, std::less<>>;
+// An inode's xattrs and the bytes they take (names + values, bounded per inode).
+struct Xattrs {
+  XattrMap map;
+  size_t bytes = 0;
+};
 
 struct timespec current_time();
 
@@ -76,12 +81,11 @@ class Inode {
 
   InodeAttr i_attr LOCKFS_GUARDED_BY(i_lock);
   // xattrs: set/remove hold i_rwsem exclusive ("set: exclusive") and i_lock; get and list
-  // ("no") copy under i_lock.
-  XattrMap i_xattrs LOCKFS_GUARDED_BY(i_lock);
-  size_t i_xattr_bytes LOCKFS_GUARDED_BY(i_lock) = 0;
+  // ("no") copy under i_lock. Null until the first set: most inodes never have one.
+  std::unique_ptr<Xattrs> i_xattrs LOCKFS_GUARDED_BY(i_lock);
 
-  // Directories only.
-  DirEntries i_dir LOCKFS_GUARDED_BY(i_rwsem);
+  // Directories only (null otherwise): the entries, allocated with the inode.
+  const std::unique_ptr<DirEntries> i_dir LOCKFS_PT_GUARDED_BY(i_rwsem);
   // Directories: entries in i_dir (getattr's st_size reads it without i_rwsem).
   std::atomic<uint64_t> i_nentries{0};
   // Directories: the parent's inode number (".."). Written with the parents' i_rwsem
@@ -92,8 +96,12 @@ class Inode {
   std::string i_link;
   // Regular files only: the page cache.
   std::unique_ptr<AddressSpace> i_mapping;
-  // POSIX and flock locks (flc_lock inside).
-  FileLockContext i_flctx;
+  // POSIX and flock locks (flc_lock inside): allocated on the first lock request, as
+  // locks_get_lock_context does, since few files are ever locked.
+  FileLockContext& flctx();
+  // The lock context if one was ever needed (locks_inode_context): an unlock of a file
+  // nobody locked has nothing to do and allocates nothing.
+  FileLockContext* flctx_if_any() const { return i_flctx_.load(std::memory_order_acquire); }
 
   // Lifetime counts, guarded by the superblock's inode_hash_lock (SuperBlock::s_inode_lock):
   // i_count = pins (in-flight operations, open files); i_nlookup = lookups the FUSE client
@@ -101,6 +109,11 @@ class Inode {
   uint64_t i_count = 0;
   uint64_t i_nlookup = 0;
   bool i_linkable = false;
+
+ private:
+  std::atomic<FileLockContext*> i_flctx_{nullptr};
+
+ public:
 
   // Snapshot of the attributes (i_lock).
   InodeAttr attr() const LOCKFS_EXCLUDES(i_lock);

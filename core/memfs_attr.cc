@@ -82,8 +82,9 @@ Result<void> fileattr_set(Inode* inode, unsigned flags) {
 Result<std::string> xattr_get(Inode* inode, std::string_view name) {
   ContractScope scope(cx(inode), Op::kXattrGet, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
   locking::SpinGuard g(inode->i_lock);
-  auto it = inode->i_xattrs.find(name);
-  if (it == inode->i_xattrs.end()) return err(-ENODATA);
+  if (!inode->i_xattrs) return err(-ENODATA);
+  auto it = inode->i_xattrs->map.find(name);
+  if (it == inode->i_xattrs->map.end()) return err(-ENODATA);
   return it->second;
 }
 
@@ -95,22 +96,29 @@ Result<void> xattr_set(Inode* inode, std::string_view name,
   // values would be too small for real use; use the value limit times a few).
   constexpr size_t kMaxXattrBytes = 4 * kXattrSizeMax;
   std::string v = value ? std::string(value->data(), value->size()) : std::string();
+  // Allocated outside i_lock (a spinlock), used only if the inode has no xattrs yet.
+  auto fresh = value ? std::make_unique<Xattrs>() : nullptr;
   const struct timespec now = current_time();
   locking::SpinGuard g(inode->i_lock);
-  auto it = inode->i_xattrs.find(name);
+  if (!inode->i_xattrs) {
+    if (!value) return err(-ENODATA);
+    inode->i_xattrs = std::move(fresh);
+  }
+  Xattrs& xs = *inode->i_xattrs;
+  auto it = xs.map.find(name);
   if (!value) {
-    if (it == inode->i_xattrs.end()) return err(-ENODATA);
-    inode->i_xattr_bytes -= it->first.size() + it->second.size();
-    inode->i_xattrs.erase(it);
+    if (it == xs.map.end()) return err(-ENODATA);
+    xs.bytes -= it->first.size() + it->second.size();
+    xs.map.erase(it);
   } else {
-    if (it != inode->i_xattrs.end() && (flags & XATTR_CREATE)) return err(-EEXIST);
-    if (it == inode->i_xattrs.end() && (flags & XATTR_REPLACE)) return err(-ENODATA);
-    const size_t old = it == inode->i_xattrs.end() ? 0 : name.size() + it->second.size();
-    const size_t now_bytes = inode->i_xattr_bytes - old + name.size() + v.size();
+    if (it != xs.map.end() && (flags & XATTR_CREATE)) return err(-EEXIST);
+    if (it == xs.map.end() && (flags & XATTR_REPLACE)) return err(-ENODATA);
+    const size_t old = it == xs.map.end() ? 0 : name.size() + it->second.size();
+    const size_t now_bytes = xs.bytes - old + name.size() + v.size();
     if (now_bytes > kMaxXattrBytes) return err(-ENOSPC);
-    inode->i_xattr_bytes = now_bytes;
-    if (it == inode->i_xattrs.end()) {
-      inode->i_xattrs.emplace(std::string(name), std::move(v));
+    xs.bytes = now_bytes;
+    if (it == xs.map.end()) {
+      xs.map.emplace(std::string(name), std::move(v));
     } else {
       it->second = std::move(v);
     }
@@ -124,7 +132,8 @@ std::string listxattr(Inode* inode) {
   const bool root = capable();
   std::string out;
   locking::SpinGuard g(inode->i_lock);
-  for (const auto& [name, value] : inode->i_xattrs) {
+  if (!inode->i_xattrs) return out;
+  for (const auto& [name, value] : inode->i_xattrs->map) {
     if (!root && name.starts_with("trusted.")) continue;  // trusted_xattr_list
     out += name;
     out.push_back('\0');

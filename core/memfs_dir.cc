@@ -21,24 +21,24 @@ const Contract& cx(const Inode* i) { return contract_of(i->i_sb); }
 void add_entry(Inode* dir, std::string_view name, std::unique_ptr<Dentry> d)
     LOCKFS_REQUIRES(dir->i_rwsem) {
   Dentry* raw = d.get();
-  dir->i_dir.by_seq.emplace(raw->d_seq, raw);
-  dir->i_dir.by_name.emplace(std::string(name), std::move(d));
+  dir->i_dir->by_seq.emplace(raw->d_seq, raw);
+  dir->i_dir->by_name.emplace(std::string(name), std::move(d));
   dir->i_nentries.fetch_add(1, std::memory_order_relaxed);
 }
 
 void new_entry(Inode* dir, std::string_view name, Inode* inode) LOCKFS_REQUIRES(dir->i_rwsem) {
-  add_entry(dir, name, std::make_unique<Dentry>(name, dir, inode, dir->i_dir.next_seq++));
+  add_entry(dir, name, std::make_unique<Dentry>(name, dir, inode, dir->i_dir->next_seq++));
 }
 
 // Removes `d` from dir and hands it back (rename moves it, unlink drops it).
 std::unique_ptr<Dentry> remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
   std::string name = d->name();
-  auto it = dir->i_dir.by_name.find(name);
-  LOCKFS_CHECK(it != dir->i_dir.by_name.end() && it->second.get() == d,
+  auto it = dir->i_dir->by_name.find(name);
+  LOCKFS_CHECK(it != dir->i_dir->by_name.end() && it->second.get() == d,
                "remove_entry: dentry not in its parent");
   std::unique_ptr<Dentry> owned = std::move(it->second);
-  dir->i_dir.by_name.erase(it);
-  dir->i_dir.by_seq.erase(owned->d_seq);
+  dir->i_dir->by_name.erase(it);
+  dir->i_dir->by_seq.erase(owned->d_seq);
   dir->i_nentries.fetch_sub(1, std::memory_order_relaxed);
   return owned;
 }
@@ -51,7 +51,7 @@ void d_move(std::unique_ptr<Dentry> d, Inode* to, std::string_view name)
     locking::SpinGuard g(d->d_lock);
     d->d_name = std::string(name);
     d->d_parent.store(to, std::memory_order_relaxed);
-    d->d_seq = to->i_dir.next_seq++;
+    d->d_seq = to->i_dir->next_seq++;
   }
   add_entry(to, name, std::move(d));
 }
@@ -59,7 +59,7 @@ void d_move(std::unique_ptr<Dentry> d, Inode* to, std::string_view name)
 // A directory leaves the tree (rmdir, or replaced by rename): no entries may be added to it,
 // and ".." walks from it find no ancestor.
 void make_dead_dir(Inode* victim) LOCKFS_REQUIRES(victim->i_rwsem) {
-  victim->i_dir.dead = true;
+  victim->i_dir->dead = true;
   victim->add_nlink(-static_cast<int>(victim->nlink()));
   SuperBlock& sb = victim->i_sb;
   sb.rename_lock.write_seqlock();
@@ -85,7 +85,7 @@ Result<void> create(Op op, Inode* dir, std::string_view name, Inode* inode) {
                       {{Role::kDir, LockId::kIRwsem, rw(dir)},
                        {Role::kInode, LockId::kIRwsem, rw(dir)}});
   dir->i_rwsem.assert_held_exclusive();
-  if (dir->i_dir.dead) return err(-ENOENT);
+  if (dir->i_dir->dead) return err(-ENOENT);
   if (d_lookup(dir, name) != nullptr) return err(-EEXIST);
   new_entry(dir, name, inode);
   if (inode->is_dir()) {
@@ -104,7 +104,7 @@ Result<void> link(Inode* inode, Inode* dir, std::string_view name) {
                        {Role::kInode, LockId::kIRwsem, rw(inode)}});
   dir->i_rwsem.assert_held_exclusive();
   inode->i_rwsem.assert_held_exclusive();
-  if (dir->i_dir.dead) return err(-ENOENT);
+  if (dir->i_dir->dead) return err(-ENOENT);
   if (d_lookup(dir, name) != nullptr) return err(-EEXIST);
   new_entry(dir, name, inode);
   inode->add_nlink(1);
@@ -135,7 +135,7 @@ Result<void> rmdir(Inode* dir, Dentry* victim) {
                        {Role::kVictim, LockId::kIRwsem, rw(inode)}});
   dir->i_rwsem.assert_held_exclusive();
   inode->i_rwsem.assert_held_exclusive();
-  if (!inode->i_dir.by_name.empty()) return err(-ENOTEMPTY);
+  if (!inode->i_dir->by_name.empty()) return err(-ENOTEMPTY);
   remove_entry(dir, victim).reset();
   make_dead_dir(inode);
   inode->touch(Inode::kTimeC);
@@ -172,7 +172,7 @@ Result<void> rename(const RenameReq& r) {
   if (moved1) moved1->i_rwsem.assert_held(Mode::kExclusive);
   if (moved2) moved2->i_rwsem.assert_held(Mode::kExclusive);
 
-  if (victim && tgt->is_dir() && !tgt->i_dir.by_name.empty()) return err(-ENOTEMPTY);
+  if (victim && tgt->is_dir() && !tgt->i_dir->by_name.empty()) return err(-ENOTEMPTY);
 
   SuperBlock& sb = src->i_sb;
   const std::string old_name = r.old_dentry->name();
@@ -249,7 +249,7 @@ Result<void> iterate_shared(File* f, uint64_t off, const FillDir& fill) {
                        {Role::kFile, LockId::kFPosLock, &f->f_pos_lock.map()}});
   dir->i_rwsem.assert_held(Mode::kShared);
   // iterate_dir: a removed directory is -ENOENT (IS_DEADDIR), checked with the lock held.
-  if (dir->i_dir.dead) return err(-ENOENT);
+  if (dir->i_dir->dead) return err(-ENOENT);
   if (off == 0) {
     if (!fill(".", dir, dir->i_ino, 1)) return {};
     off = 1;
@@ -259,8 +259,8 @@ Result<void> iterate_shared(File* f, uint64_t off, const FillDir& fill) {
     if (!fill("..", nullptr, parent, 2)) return {};
     off = 2;
   }
-  for (auto it = dir->i_dir.by_seq.lower_bound(std::max<uint64_t>(off, kFirstEntrySeq));
-       it != dir->i_dir.by_seq.end(); ++it) {
+  for (auto it = dir->i_dir->by_seq.lower_bound(std::max<uint64_t>(off, kFirstEntrySeq));
+       it != dir->i_dir->by_seq.end(); ++it) {
     const Dentry* d = it->second;
     if (!fill(d->name_under_parent(), d->d_inode, d->d_inode->i_ino, d->d_seq + 1)) return {};
   }

@@ -10,8 +10,8 @@ namespace lockfs::core {
 using locking::Subclass;
 
 Dentry* d_lookup(Inode* dir, std::string_view name) {
-  auto it = dir->i_dir.by_name.find(name);
-  return it == dir->i_dir.by_name.end() ? nullptr : it->second.get();
+  auto it = dir->i_dir->by_name.find(name);
+  return it == dir->i_dir->by_name.end() ? nullptr : it->second.get();
 }
 
 namespace {

@@ -89,7 +89,7 @@ Result<Vfs::CreateOut> Vfs::create(Ino parent, std::string_view name, mode_t mod
   if (int rc = inode_permission(*dir.get(), kMayExec)) return fail(rc);
 
   dir->i_rwsem.down_write(Subclass::kParent);
-  if (dir->i_dir.dead) {
+  if (dir->i_dir->dead) {
     dir->i_rwsem.up_write();
     return fail(-ENOENT);
   }

@@ -98,7 +98,12 @@ Result<struct flock> Vfs::getlk(File* f, uint64_t owner, const struct flock& lk)
   PosixLock want{owner, lk.l_type, 0, 0, locking::current().pid};
   if (int rc = to_range(inode, lk, &want.start, &want.end)) return err(rc);
   struct flock out = lk;
-  FileLockContext& ctx = inode->i_flctx;
+  FileLockContext* ctxp = inode->flctx_if_any();
+  if (ctxp == nullptr) {  // never locked: no conflict
+    out.l_type = F_UNLCK;
+    return out;
+  }
+  FileLockContext& ctx = *ctxp;
   SpinGuard g(ctx.flc_lock);
   if (const PosixLock* c = posix_conflict(ctx.flc_posix, want)) {
     out.l_type = c->type;
@@ -125,7 +130,8 @@ Result<void> Vfs::setlk(File* f, uint64_t owner, const struct flock& lk, bool sl
   Inode* inode = f->f_inode;
   PosixLock want{owner, lk.l_type, 0, 0, locking::current().pid};
   if (int rc = to_range(inode, lk, &want.start, &want.end)) return err(rc);
-  FileLockContext& ctx = inode->i_flctx;
+  if (want.type == F_UNLCK && inode->flctx_if_any() == nullptr) return {};  // close(2) path
+  FileLockContext& ctx = inode->flctx();
   for (;;) {
     uint64_t seen;
     uint64_t blocker = 0;
@@ -173,7 +179,8 @@ Result<void> Vfs::flock(File* f, uint64_t owner, int opflags) {
     case LOCK_UN: type = F_UNLCK; break;
     default: return err(-EINVAL);
   }
-  FileLockContext& ctx = f->f_inode->i_flctx;
+  if (type == F_UNLCK && f->f_inode->flctx_if_any() == nullptr) return {};  // release path
+  FileLockContext& ctx = f->f_inode->flctx();
   bool removed = false;
   for (;;) {
     uint64_t seen = kEof;

@@ -93,7 +93,7 @@ Result<EntryOut> do_create(SuperBlock& sb, Op op, Ino parent, std::string_view n
     dir->i_rwsem.up_write();
     return Result<EntryOut>(err(rc));
   };
-  if (dir->i_dir.dead) return fail(-ENOENT);
+  if (dir->i_dir->dead) return fail(-ENOENT);
   if (memfs::lookup(dir.get(), name) != nullptr) return fail(-EEXIST);
   if (int rc = may_create(*dir.get())) return fail(rc);
 
@@ -167,7 +167,7 @@ Result<EntryOut> Vfs::link(Ino ino, Ino newparent, std::string_view newname)
 
   dir->i_rwsem.down_write(Subclass::kParent);
   int rc = 0;
-  if (dir->i_dir.dead) {
+  if (dir->i_dir->dead) {
     rc = -ENOENT;
   } else if (memfs::lookup(dir.get(), newname) != nullptr) {
     rc = -EEXIST;

@@ -51,7 +51,7 @@ void unlock_children(const RenameChildren& c) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 int rename_checks(SuperBlock& sb, Inode* old_dir, Dentry* od, Inode* new_dir, Dentry* nd,
                   Ino trap, unsigned flags, bool* same) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool exchange = flags & RENAME_EXCHANGE;
-  if (old_dir->i_dir.dead || new_dir->i_dir.dead) return -ENOENT;
+  if (old_dir->i_dir->dead || new_dir->i_dir->dead) return -ENOENT;
   if (od == nullptr) return -ENOENT;
   if ((flags & RENAME_NOREPLACE) && nd != nullptr) return -EEXIST;
   if (exchange && nd == nullptr) return -ENOENT;
