@@ -84,6 +84,9 @@ void reply(Request& r, fuse_file_info* fi, Result<OpenOut>&& res) noexcept {
   if (failed(r, res)) return;
   r.finish(0);
   fi->fh = reinterpret_cast<uint64_t>(res->file);
+  // FOPEN_KEEP_CACHE: every change to a file's data reaches lockfs through this mount, so
+  // the kernel's page cache of the file stays valid from one open to the next.
+  if (!res->dir) fi->keep_cache = 1;
   if (fuse_reply_open(r.req(), fi) != 0) {
     // The kernel gave up on the open (interrupted): nobody will send release for it.
     auto rel = res->dir ? r.vfs().releasedir(res->file) : r.vfs().release(res->file);

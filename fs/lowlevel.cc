@@ -97,7 +97,10 @@ void ll_init(void* userdata, fuse_conn_info* conn) noexcept {
   // O_TRUNC arrives as a separate setattr (core's open does not truncate); the kernel
   // applies the umask; HANDLE_KILLPRIV (v1, which kills suid even for CAP_FSETID callers) is
   // superseded by v2 above; no NFS export; no splice.
+  // AUTO_INVAL_DATA is for data that changes behind the kernel's back; here it would only
+  // drop a file's page cache whenever a stat sees the mtime a write through this mount set.
   conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_DONT_MASK | FUSE_CAP_HANDLE_KILLPRIV |
+                  FUSE_CAP_AUTO_INVAL_DATA |
                   FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_SPLICE_READ |
                   FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
   fs_log()->info("init proto={}.{} capable={:#x} want={:#x}", conn->proto_major,

@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 
@@ -209,6 +210,57 @@ TEST_F(File, PollSaysReady) {
   EXPECT_TRUE(pfd.revents & POLLIN);
   EXPECT_TRUE(pfd.revents & POLLOUT);
   close(fd);
+}
+
+// Opens reply FOPEN_KEEP_CACHE, so pages the kernel cached in one open are used by the next:
+// every way of changing data must leave that cache right.
+TEST_F(File, KeptPageCacheSeesEveryChange) {
+  const std::string f = path("f"), src = path("src");
+  const std::string a = pattern(3 * 4096, 1), b = pattern(4096, 2);
+  ASSERT_TRUE(write_file(f, a));
+  ASSERT_TRUE(write_file(src, b));
+  EXPECT_EQ(read_file(f), a);  // now cached
+  // write through another descriptor
+  int fd = open(f.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, "XYZ", 3, 5000), 3);
+  close(fd);
+  std::string want = a;
+  want.replace(5000, 3, "XYZ");
+  EXPECT_EQ(read_file(f), want);
+  // punch a hole
+  fd = open(f.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 4096), 0);
+  close(fd);
+  want.replace(4096, 4096, std::string(4096, '\0'));
+  EXPECT_EQ(read_file(f), want);
+  // copy_file_range into it
+  int in = open(src.c_str(), O_RDONLY), out = open(f.c_str(), O_WRONLY);
+  ASSERT_GE(in, 0);
+  ASSERT_GE(out, 0);
+  loff_t ip = 0, op = 8192;
+  ASSERT_EQ(copy_file_range(in, &ip, out, &op, 4096, 0), 4096);
+  close(in);
+  close(out);
+  want.replace(8192, 4096, b);
+  EXPECT_EQ(read_file(f), want);
+  // a shared mapping's store
+  fd = open(f.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  void* m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  memcpy(m, "mmap", 4);
+  ASSERT_EQ(msync(m, 4096, MS_SYNC), 0);
+  munmap(m, 4096);
+  close(fd);
+  want.replace(0, 4, "mmap");
+  EXPECT_EQ(read_file(f), want);
+  // truncate down and up again: the tail reads as zeros
+  ASSERT_EQ(truncate(f.c_str(), 100), 0);
+  ASSERT_EQ(truncate(f.c_str(), 3 * 4096), 0);
+  want = want.substr(0, 100) + std::string(3 * 4096 - 100, '\0');
+  EXPECT_EQ(read_file(f), want);
 }
 
 TEST_F(File, StatfsAndAccess) {
