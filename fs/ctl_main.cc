@@ -5,11 +5,13 @@
 //   lockfs-ctl contract [--profile=P] [OP]
 //   lockfs-ctl contract --diff P1 P2
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -39,7 +41,16 @@ void usage(FILE* to) {
           "                                      the requests in flight\n"
           "  inject add SPEC | list | del ID | clear   fault injection (locking/inject.h)\n"
           "  help                                commands the daemon knows\n"
-          "exit status: 0 ok, 1 violations found, 2 error\n");
+          "exit status: 0 ok, 1 violations found, 2 error\n"
+          "environment: LOCKFS_CTL_TIMEOUT=SECONDS  give up when the daemon is silent this\n"
+          "                                         long (default 30)\n");
+}
+
+int answer_timeout_seconds() {
+  const char* env = getenv("LOCKFS_CTL_TIMEOUT");
+  if (env == nullptr) return 30;
+  const int v = atoi(env);
+  return v > 0 ? v : 30;
 }
 
 int offline_contract(const std::vector<std::string>& a) {
@@ -104,6 +115,12 @@ int talk(const std::string& mountpoint, const std::vector<std::string>& words) {
     return 2;
   }
   memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  // A daemon that cannot accept (stopped, or at its open-file limit) still lets connect()
+  // succeed through the listen backlog: without a timeout we would wait forever.
+  const int secs = answer_timeout_seconds();
+  timeval tv{secs, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     fprintf(stderr, "lockfs-ctl: cannot reach the lockfs daemon of %s at %s: %s\n", canon->c_str(),
             path.c_str(), strerror(errno));
@@ -126,6 +143,12 @@ int talk(const std::string& mountpoint, const std::vector<std::string>& words) {
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      fprintf(stderr, "lockfs-ctl: the daemon of %s sent nothing for %d s (stopped, or out of "
+              "file descriptors?); LOCKFS_CTL_TIMEOUT=SECONDS waits longer\n", canon->c_str(), secs);
+      close(fd);
+      return 2;
+    }
     if (n <= 0) break;
     size_t off = 0;
     if (!body) {

@@ -98,6 +98,20 @@ TEST_F(Ctl, OnlyTheMountingUserMayConnect) {
   EXPECT_EQ(rc, 0);
 }
 
+TEST_F(Ctl, GivesUpOnASilentDaemon) {
+  // A stopped daemon still lets connect() through its listen backlog; lockfs-ctl must give
+  // up with a reason instead of waiting forever.
+  ASSERT_EQ(kill(daemon_, SIGSTOP), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  Cmd c = sh("LOCKFS_CTL_TIMEOUT=1 " + kBin + "/lockfs-ctl " + quote(mnt_) + " stats");
+  const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(kill(daemon_, SIGCONT), 0);
+  EXPECT_EQ(c.status, 2) << c.out;
+  EXPECT_NE(c.out.find("sent nothing for 1 s"), std::string::npos) << c.out;
+  EXPECT_LT(secs, 10.0);
+  EXPECT_EQ(ctl("stats").status, 0) << "the daemon answers again once it runs";
+}
+
 TEST_F(Ctl, TraceFileWrittenAtUnmount) {
   // Remount with trace_file: the first mount is unmounted cleanly first.
   ASSERT_EQ(unmount(), 0) << read_file(log_);
