@@ -138,17 +138,6 @@ TEST_F(Locks, ChattrFlagsThroughIoctl) {
   close(fd);
 }
 
-// Runs `fn` as uid/gid 1000 (supplementary groups dropped) in a child.
-template <typename Fn>
-int as_user(Fn&& fn) {
-  return in_child([&] {
-    if (setgroups(0, nullptr) != 0 || setresgid(1000, 1000, 1000) != 0 ||
-        setresuid(1000, 1000, 1000) != 0)
-      return 100;
-    return fn();
-  });
-}
-
 TEST_F(Locks, PermissionsAsAnUnprivilegedUser) {
   ASSERT_EQ(mkdir(path("rootonly").c_str(), 0755), 0);
   ASSERT_TRUE(write_file(path("rootonly/secret"), "s", 0600));

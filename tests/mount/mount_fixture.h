@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -99,6 +100,17 @@ int in_child(Fn&& fn) {
   int st = 0;
   waitpid(pid, &st, 0);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// Runs `fn` as uid/gid 1000 (supplementary groups dropped) in a child; 100 if that fails.
+template <typename Fn>
+int as_user(Fn&& fn) {
+  return in_child([&] {
+    if (setgroups(0, nullptr) != 0 || setresgid(1000, 1000, 1000) != 0 ||
+        setresuid(1000, 1000, 1000) != 0)
+      return 100;
+    return fn();
+  });
 }
 
 class Watchdog {

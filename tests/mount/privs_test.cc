@@ -18,16 +18,6 @@ namespace {
 
 using Privs = MountTest;
 
-template <typename Fn>
-int as_user(Fn&& fn) {
-  return in_child([&] {
-    if (setgroups(0, nullptr) != 0 || setresgid(1000, 1000, 1000) != 0 ||
-        setresuid(1000, 1000, 1000) != 0)
-      return 100;
-    return fn();
-  });
-}
-
 mode_t mode_of(const std::string& p) {
   struct stat st {};
   if (stat(p.c_str(), &st) != 0) return 0;
