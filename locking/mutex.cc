@@ -87,7 +87,8 @@ void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
     if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
     return;
   }
-  const uint64_t t0 = internal::now_ns();
+  const bool timed = instr && internal::tracer_on();
+  const uint64_t t0 = timed ? internal::now_ns() : 0;
   // Spin on a plain load (no cache-line ping-pong), yielding now and then: with 2 cores and
   // more runnable threads the holder may be descheduled, and pure spinning would wait for a
   // full time slice.
@@ -98,9 +99,10 @@ void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
       cpu_relax();
     }
   }
-  if (instr)
-    internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0,
-                            LOCKFS_CALLER);
+  if (instr) {
+    const uint64_t t1 = timed ? internal::now_ns() : 0;
+    internal::lock_acquired(map_, Mode::kExclusive, s, true, t1 - t0, LOCKFS_CALLER, t1);
+  }
 }
 
 bool SpinLock::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
