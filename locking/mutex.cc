@@ -1,14 +1,19 @@
-// Mutex (sleeps on its wait queue) and SpinLock (spins, then yields; never sleeps).
+// Mutex (sleeps on the hashed wait queue of its address, see rwsem.cc) and SpinLock (spins,
+// then yields; never sleeps).
 #include "locking/mutex.h"
 
 #include <sched.h>
 
 #include "locking/check.h"
 #include "locking/internal/runtime.h"
+#include "locking/internal/wait_table.h"
 
 namespace lockfs::locking {
 
 using internal::instrumented;
+
+// Issue #7: as RwSemaphore, no queue inside.
+static_assert(sizeof(Mutex) <= 40, "mutex grew: every inode pays for it");
 
 namespace {
 inline void cpu_relax() {
@@ -33,11 +38,12 @@ bool Mutex::trylock_fast() {
 int Mutex::lock_slow(bool killable) {
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   auto pred = [this] { return trylock_fast(); };
+  WaitQueue& wq = internal::lock_waitqueue(this);
   int rc = 0;
   if (killable) {
-    rc = wq_.wait_event_killable(pred);
+    rc = wq.wait_event_killable(pred);
   } else {
-    wq_.wait_event(pred);
+    wq.wait_event(pred);
   }
   sleepers_.fetch_sub(1, std::memory_order_seq_cst);
   return rc;
@@ -64,7 +70,7 @@ void Mutex::unlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   if (instrumented()) internal::lock_released(map_, Mode::kExclusive);
   const bool was = locked_.exchange(false, std::memory_order_seq_cst);
   LOCKFS_CHECK(was, "unlock of a mutex not locked");
-  if (sleepers_.load(std::memory_order_seq_cst) > 0) wq_.wake_all();
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) internal::lock_waitqueue(this).wake_all();
 }
 
 void Mutex::assert_held() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
@@ -87,7 +93,8 @@ void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
     if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
     return;
   }
-  const uint64_t t0 = internal::now_ns();
+  const bool timed = instr && internal::tracer_on();
+  const uint64_t t0 = timed ? internal::now_ns() : 0;
   // Spin on a plain load (no cache-line ping-pong), yielding now and then: with 2 cores and
   // more runnable threads the holder may be descheduled, and pure spinning would wait for a
   // full time slice.
@@ -98,9 +105,10 @@ void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
       cpu_relax();
     }
   }
-  if (instr)
-    internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::now_ns() - t0,
-                            LOCKFS_CALLER);
+  if (instr) {
+    const uint64_t t1 = timed ? internal::now_ns() : 0;
+    internal::lock_acquired(map_, Mode::kExclusive, s, true, t1 - t0, LOCKFS_CALLER, t1);
+  }
 }
 
 bool SpinLock::trylock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {

@@ -6,11 +6,11 @@
 
 #include "locking/annotations.h"
 #include "locking/lock_class.h"
-#include "locking/wait_queue.h"
 
 namespace lockfs::locking {
 
 // Thread safety: all members safe from any thread; reported to validator and tracer.
+// Sleepers wait on the hashed queue of the lock's address (internal/wait_table.h).
 class LOCKFS_CAPABILITY("mutex") Mutex {
  public:
   explicit Mutex(const LockClass& cls, uint64_t object = 0, uint64_t aux = 0);
@@ -34,7 +34,6 @@ class LOCKFS_CAPABILITY("mutex") Mutex {
   LockMap map_;
   std::atomic<bool> locked_{false};
   std::atomic<int32_t> sleepers_{0};  // as RwSemaphore::sleepers_
-  WaitQueue wq_;
 
   bool trylock_fast();
   int lock_slow(bool killable);

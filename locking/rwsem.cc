@@ -1,19 +1,29 @@
-// RwSemaphore: lock-free fast paths on count_, sleeping slow paths on wq_, writer-fair.
+// RwSemaphore: lock-free fast paths on count_, sleeping slow paths on the hashed wait queue of
+// the lock's address, writer-fair.
 //
 // count_ > 0: that many readers; -1: one writer; 0: free. A writer that has to wait bumps
 // waiting_writers_, and readers (fast and slow path) do not enter while it is non-zero, so a
 // stream of readers drains and the writer gets in. Killable variants check the current task's
 // fatal signal first, so an injected signal fails deterministically at every killable point
 // (the kernel would let an uncontended fast path through; we prefer reproducible tests).
+//
+// The wait queue is shared with whatever other locks hash to it: a wake-up wakes them all,
+// each sleeper re-checks its own lock (the trylock predicate, under the queue's mutex) and
+// sleeps again if it still cannot have it. A fatal signal wakes the queue its task sleeps
+// on; only that task's killable wait sees the signal and returns -EINTR.
 #include "locking/rwsem.h"
 
 #include "locking/check.h"
 #include "locking/internal/runtime.h"
+#include "locking/internal/wait_table.h"
 #include "locking/validator.h"
 
 namespace lockfs::locking {
 
 using internal::instrumented;
+
+// Issue #7: an inode holds several of these; keep them a few words (no queue inside).
+static_assert(sizeof(RwSemaphore) <= 48, "rw_semaphore grew: every inode pays for it");
 
 RwSemaphore::RwSemaphore(const LockClass& cls, uint64_t object, uint64_t aux)
     : map_{&cls, object, aux} {}
@@ -43,17 +53,18 @@ bool RwSemaphore::write_trylock_fast() {
 }
 
 void RwSemaphore::wake_sleepers() {
-  if (sleepers_.load(std::memory_order_seq_cst) > 0) wq_.wake_all();
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) internal::lock_waitqueue(this).wake_all();
 }
 
 int RwSemaphore::read_slow(bool killable) {
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   auto pred = [this] { return read_trylock_fast(); };
+  WaitQueue& wq = internal::lock_waitqueue(this);
   int rc = 0;
   if (killable) {
-    rc = wq_.wait_event_killable(pred);
+    rc = wq.wait_event_killable(pred);
   } else {
-    wq_.wait_event(pred);
+    wq.wait_event(pred);
   }
   sleepers_.fetch_sub(1, std::memory_order_seq_cst);
   return rc;
@@ -64,11 +75,12 @@ int RwSemaphore::write_slow(bool killable) {
   waiting_writers_.fetch_add(1, std::memory_order_seq_cst);
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   auto pred = [this] { return write_trylock_fast(); };
+  WaitQueue& wq = internal::lock_waitqueue(this);
   int rc = 0;
   if (killable) {
-    rc = wq_.wait_event_killable(pred);
+    rc = wq.wait_event_killable(pred);
   } else {
-    wq_.wait_event(pred);
+    wq.wait_event(pred);
   }
   sleepers_.fetch_sub(1, std::memory_order_seq_cst);
   waiting_writers_.fetch_sub(1, std::memory_order_seq_cst);

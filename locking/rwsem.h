@@ -7,14 +7,14 @@
 
 #include "locking/annotations.h"
 #include "locking/lock_class.h"
-#include "locking/wait_queue.h"
 
 namespace lockfs::locking {
 
 // Thread safety: all members are safe from any thread. Every acquisition and release is
 // reported to the validator and the tracer (one predictable branch each when they are off).
 // A killable acquire returns 0 or -EINTR (the current task has a fatal signal pending); on
-// -EINTR nothing is held.
+// -EINTR nothing is held. Sleepers wait on the hashed queue of the lock's address
+// (internal/wait_table.h), so the lock itself is a few words.
 class LOCKFS_CAPABILITY("rw_semaphore") RwSemaphore {
  public:
   explicit RwSemaphore(const LockClass& cls, uint64_t object = 0, uint64_t aux = 0);
@@ -50,14 +50,13 @@ class LOCKFS_CAPABILITY("rw_semaphore") RwSemaphore {
 
  private:
   LockMap map_;
-  // count_ > 0: that many readers; -1: a writer. Changed under wq_'s mutex on the slow path,
-  // by CAS on the fast path.
+  // count_ > 0: that many readers; -1: a writer. Changed by CAS only (fast path, and the
+  // slow path's re-check under the hashed queue's mutex).
   std::atomic<int32_t> count_{0};
   std::atomic<int32_t> waiting_writers_{0};
-  // Threads in (or entering) a slow-path wait. Releasers wake wq_ only when it is non-zero;
-  // seq_cst on both sides (Dekker) makes sure a sleeper is never missed.
+  // Threads in (or entering) a slow-path wait. Releasers wake the hashed queue only when it
+  // is non-zero; seq_cst on both sides (Dekker) makes sure a sleeper is never missed.
   std::atomic<int32_t> sleepers_{0};
-  WaitQueue wq_;
 
   bool read_trylock_fast();
   bool write_trylock_fast();

@@ -6,9 +6,18 @@
 // kept, when the thread exits; the next new thread appends to it. Every event carries its own
 // tid, so a ring may hold several (sequential) threads' events. Slots are arrays of relaxed
 // atomics and readers detect overwritten slots from `head`, so snapshots never race writers.
+//
+// lock_stat counters are per thread too (a global counter per class bounced its cache line
+// between every thread taking that class): each thread owns a StatBlock, written only by that
+// thread with plain relaxed load+store, summed by lock_stats(). Blocks are pooled like rings:
+// a thread's block outlives it, counts kept, and the next new thread adds to it. trace_reset()
+// bumps an epoch instead of writing to blocks other threads own: a block whose epoch is old
+// reads as zero, and its owner zeroes it before its next update.
 #include "locking/tracer.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -34,8 +43,31 @@ struct Ring {
   std::atomic<uint64_t> head{0};     // events ever written; stored only by the owner
   std::atomic<uint64_t> writing{0};  // head + 1 while the owner fills a slot, else head
   std::atomic<uint64_t> base{0};     // events before it were dropped by trace_reset()
+  size_t wpos = 0;                   // head % cap, kept by the owner (no division per event)
   bool in_use = false;               // g_pool_mu
 };
+
+// A TraceEvent as the eight words of a slot, built from its fields in registers: copying the
+// struct itself after writing it field by field stalls on store forwarding.
+static_assert(offsetof(TraceEvent, tid) == 40 && offsetof(TraceEvent, pid) == 44 &&
+                  offsetof(TraceEvent, result) == 48 && offsetof(TraceEvent, class_id) == 52 &&
+                  offsetof(TraceEvent, type) == 54 && offsetof(TraceEvent, mode) == 55 &&
+                  offsetof(TraceEvent, subclass) == 56 && offsetof(TraceEvent, contended) == 57,
+              "pack_event follows TraceEvent's layout");
+static_assert(std::endian::native == std::endian::little, "pack_event assumes little endian");
+
+inline void pack_event(const TraceEvent& e, uint64_t (&w)[kSlotWords]) {
+  w[0] = e.ts_ns;
+  w[1] = e.wait_ns;
+  w[2] = e.object;
+  w[3] = e.aux;
+  w[4] = reinterpret_cast<uintptr_t>(e.op);
+  w[5] = uint64_t{e.tid} | uint64_t{static_cast<uint32_t>(e.pid)} << 32;
+  w[6] = uint64_t{static_cast<uint32_t>(e.result)} | uint64_t{e.class_id} << 32 |
+         uint64_t{static_cast<uint8_t>(e.type)} << 48 |
+         uint64_t{static_cast<uint8_t>(e.mode)} << 56;
+  w[7] = uint64_t{static_cast<uint8_t>(e.subclass)} | uint64_t{e.contended} << 8;
+}
 
 namespace {
 
@@ -44,16 +76,72 @@ std::vector<std::unique_ptr<Ring>>* g_rings = nullptr;  // g_pool_mu; never free
 std::atomic<size_t> g_ring_cap{1 << 16};
 std::atomic<uint32_t> g_next_tid{0};
 
+}  // namespace
+
 struct ClassStat {
   std::atomic<uint64_t> acquisitions{0}, contentions{0}, killed{0};
   std::atomic<uint64_t> wait_total{0}, wait_max{0}, hold_total{0}, hold_max{0};
 };
-ClassStat g_stats[kMaxLockClasses + 1];
 
-void atomic_max(std::atomic<uint64_t>& a, uint64_t v) {
-  uint64_t cur = a.load(std::memory_order_relaxed);
-  while (v > cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+struct StatBlock {
+  std::atomic<uint64_t> epoch{0};  // counts belong to this trace_reset() epoch
+  bool in_use = false;             // g_pool_mu
+  ClassStat cls[kMaxLockClasses + 1];
+};
+
+namespace {
+
+// Starts at 1 so that a new block (epoch 0) is zeroed and stamped before its first update.
+std::atomic<uint64_t> g_stat_epoch{1};
+std::vector<std::unique_ptr<StatBlock>>* g_stat_blocks = nullptr;  // g_pool_mu; never freed
+
+std::vector<std::unique_ptr<StatBlock>>& stat_blocks() {
+  if (g_stat_blocks == nullptr) g_stat_blocks = new std::vector<std::unique_ptr<StatBlock>>();
+  return *g_stat_blocks;
+}
+
+// Single-writer updates: only the owning thread writes a block.
+void stat_add(std::atomic<uint64_t>& a, uint64_t v) {
+  a.store(a.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+}
+void stat_max(std::atomic<uint64_t>& a, uint64_t v) {
+  if (v > a.load(std::memory_order_relaxed)) a.store(v, std::memory_order_relaxed);
+}
+
+StatBlock* attach_stats(ThreadState& ts) {
+  std::lock_guard lk(g_pool_mu);
+  StatBlock* pick = nullptr;
+  for (auto& b : stat_blocks()) {
+    if (!b->in_use) {
+      pick = b.get();
+      break;
+    }
   }
+  if (pick == nullptr) {
+    stat_blocks().push_back(std::make_unique<StatBlock>());
+    pick = stat_blocks().back().get();
+  }
+  pick->in_use = true;
+  ts.stats = pick;
+  return pick;
+}
+
+// The calling thread's counters for `class_id`, in the current epoch.
+ClassStat& my_stats(ThreadState& ts, uint16_t class_id) {
+  StatBlock* b = ts.stats;
+  if (__builtin_expect(b == nullptr, 0)) b = attach_stats(ts);
+  const uint64_t epoch = g_stat_epoch.load(std::memory_order_acquire);
+  if (__builtin_expect(b->epoch.load(std::memory_order_relaxed) != epoch, 0)) {
+    for (ClassStat& c : b->cls) {
+      for (auto* a : {&c.acquisitions, &c.contentions, &c.killed, &c.wait_total, &c.wait_max,
+                      &c.hold_total, &c.hold_max}) {
+        a->store(0, std::memory_order_relaxed);
+      }
+    }
+    // Readers that see the new epoch see the zeroes (release/acquire on `epoch`).
+    b->epoch.store(epoch, std::memory_order_release);
+  }
+  return b->cls[class_id];
 }
 
 std::vector<std::unique_ptr<Ring>>& rings() {
@@ -87,15 +175,16 @@ Ring* attach_ring(ThreadState& ts) {
   return pick;
 }
 
-void emit(ThreadState& ts, const TraceEvent& e) {
+inline void emit(ThreadState& ts, const TraceEvent& e) {
   Ring* r = ts.ring;
   if (__builtin_expect(r == nullptr || r->cap != g_ring_cap.load(std::memory_order_relaxed), 0)) {
     r = attach_ring(ts);
   }
-  uint64_t words[kSlotWords] = {};
-  std::memcpy(words, &e, sizeof(e));
+  uint64_t words[kSlotWords];
+  pack_event(e, words);
   const uint64_t h = r->head.load(std::memory_order_relaxed);
-  Slot& slot = r->slots[h % r->cap];
+  Slot& slot = r->slots[r->wpos];
+  r->wpos = r->wpos + 1 == r->cap ? 0 : r->wpos + 1;
   // Readers that see any of the slot stores below also see writing >= h + 1 (fence-fence
   // pairing with the acquire fence in read_ring), so they know the slot's old event is gone.
   r->writing.store(h + 1, std::memory_order_relaxed);
@@ -132,11 +221,11 @@ void tracer_thread_exit(ThreadState& ts) {
   std::lock_guard lk(g_pool_mu);
   if (ts.ring != nullptr) ts.ring->in_use = false;
   ts.ring = nullptr;
+  if (ts.stats != nullptr) ts.stats->in_use = false;
+  ts.stats = nullptr;
 }
 
 }  // namespace internal
-
-using internal::g_stats;
 
 const char* event_type_name(EventType t) {
   switch (t) {
@@ -179,12 +268,7 @@ void trace_reset() {
     for (auto& r : rs)
       r->base.store(r->head.load(std::memory_order_acquire), std::memory_order_relaxed);
   }
-  for (auto& s : g_stats) {
-    for (auto* a : {&s.acquisitions, &s.contentions, &s.killed, &s.wait_total, &s.wait_max,
-                    &s.hold_total, &s.hold_max}) {
-      a->store(0, std::memory_order_relaxed);
-    }
-  }
+  internal::g_stat_epoch.fetch_add(1, std::memory_order_acq_rel);
 }
 
 std::vector<TraceEvent> trace_snapshot() {
@@ -204,13 +288,13 @@ namespace hooks {
 
 void trace_lock(EventType type, const LockMap& m, Mode mode, Subclass s, bool contended,
                 uint64_t wait_ns) {
-  internal::trace_lock_at(internal::now_ns(), type, m, mode, s, contended, wait_ns);
+  internal::trace_lock_at(internal::thread_state(), internal::now_ns(), type, m, mode, s, contended,
+                          wait_ns);
 }
 
 void trace_op(EventType type, const char* op, int result) {
   internal::ThreadState& ts = internal::thread_state();
-  TraceEvent e;
-  std::memset(&e, 0, sizeof(e));
+  TraceEvent e{};
   e.ts_ns = internal::now_ns();
   e.op = op;
   e.tid = internal::ensure_tid(ts);
@@ -223,12 +307,10 @@ void trace_op(EventType type, const char* op, int result) {
 
 }  // namespace hooks
 
-void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode, Subclass s,
-                             bool contended, uint64_t wait_ns) {
-  internal::ThreadState& ts = internal::thread_state();
+void internal::trace_lock_at(ThreadState& ts, uint64_t now, EventType type, const LockMap& m,
+                             Mode mode, Subclass s, bool contended, uint64_t wait_ns) {
   const Task& task = current();
-  TraceEvent e;
-  std::memset(&e, 0, sizeof(e));
+  TraceEvent e{};
   e.ts_ns = now;
   e.wait_ns = wait_ns;
   e.object = m.object;
@@ -256,27 +338,31 @@ void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mod
   internal::emit(ts, e);
 
   if (e.class_id == 0) return;
-  internal::ClassStat& st = g_stats[e.class_id];
   switch (type) {
-    case EventType::kAcquire:
-      st.acquisitions.fetch_add(1, std::memory_order_relaxed);
+    case EventType::kAcquire: {
+      internal::ClassStat& st = internal::my_stats(ts, e.class_id);
+      internal::stat_add(st.acquisitions, 1);
       if (contended) {
-        st.contentions.fetch_add(1, std::memory_order_relaxed);
-        st.wait_total.fetch_add(wait_ns, std::memory_order_relaxed);
-        internal::atomic_max(st.wait_max, wait_ns);
+        internal::stat_add(st.contentions, 1);
+        internal::stat_add(st.wait_total, wait_ns);
+        internal::stat_max(st.wait_max, wait_ns);
       }
       if (ts.nholds < internal::kMaxHeld) ts.holds[ts.nholds++] = {&m, e.ts_ns, s};
       break;
-    case EventType::kKilled:
-      st.killed.fetch_add(1, std::memory_order_relaxed);
-      st.wait_total.fetch_add(wait_ns, std::memory_order_relaxed);
-      internal::atomic_max(st.wait_max, wait_ns);
+    }
+    case EventType::kKilled: {
+      internal::ClassStat& st = internal::my_stats(ts, e.class_id);
+      internal::stat_add(st.killed, 1);
+      internal::stat_add(st.wait_total, wait_ns);
+      internal::stat_max(st.wait_max, wait_ns);
       break;
+    }
     case EventType::kRelease:
       if (hold >= 0) {
+        internal::ClassStat& st = internal::my_stats(ts, e.class_id);
         const uint64_t held = e.ts_ns - ts.holds[hold].ts_ns;
-        st.hold_total.fetch_add(held, std::memory_order_relaxed);
-        internal::atomic_max(st.hold_max, held);
+        internal::stat_add(st.hold_total, held);
+        internal::stat_max(st.hold_max, held);
         for (int j = hold; j + 1 < ts.nholds; ++j) ts.holds[j] = ts.holds[j + 1];
         --ts.nholds;
       }
@@ -286,22 +372,36 @@ void internal::trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mod
   }
 }
 
+// Sums the blocks of the current epoch, live threads' and exited threads' alike.
 std::vector<LockStat> lock_stats() {
-  std::vector<LockStat> out;
   const size_t n = lock_class_count();
+  std::vector<LockStat> sum(n + 1);
+  {
+    std::lock_guard lk(internal::g_pool_mu);
+    const uint64_t epoch = internal::g_stat_epoch.load(std::memory_order_acquire);
+    for (const auto& b : internal::stat_blocks()) {
+      if (b->epoch.load(std::memory_order_acquire) != epoch) continue;  // zero since the reset
+      for (size_t id = 1; id <= n; ++id) {
+        const internal::ClassStat& c = b->cls[id];
+        LockStat& ls = sum[id];
+        ls.acquisitions += c.acquisitions.load(std::memory_order_relaxed);
+        ls.contentions += c.contentions.load(std::memory_order_relaxed);
+        ls.killed += c.killed.load(std::memory_order_relaxed);
+        ls.wait_total_ns += c.wait_total.load(std::memory_order_relaxed);
+        ls.wait_max_ns = std::max(ls.wait_max_ns, c.wait_max.load(std::memory_order_relaxed));
+        ls.hold_total_ns += c.hold_total.load(std::memory_order_relaxed);
+        ls.hold_max_ns = std::max(ls.hold_max_ns, c.hold_max.load(std::memory_order_relaxed));
+      }
+    }
+  }
+  std::vector<LockStat> out;
   for (uint16_t id = 1; id <= n; ++id) {
+    LockStat& ls = sum[id];
+    if (ls.acquisitions == 0 && ls.killed == 0) continue;
     const LockClass* cls = lock_class_by_id(id);
-    const internal::ClassStat& s = g_stats[id];
-    LockStat ls{id,
-                cls != nullptr ? cls->name() : "?",
-                s.acquisitions.load(std::memory_order_relaxed),
-                s.contentions.load(std::memory_order_relaxed),
-                s.killed.load(std::memory_order_relaxed),
-                s.wait_total.load(std::memory_order_relaxed),
-                s.wait_max.load(std::memory_order_relaxed),
-                s.hold_total.load(std::memory_order_relaxed),
-                s.hold_max.load(std::memory_order_relaxed)};
-    if (ls.acquisitions != 0 || ls.killed != 0) out.push_back(ls);
+    ls.class_id = id;
+    ls.name = cls != nullptr ? cls->name() : "?";
+    out.push_back(ls);
   }
   return out;
 }

@@ -80,8 +80,30 @@ std::vector<HeldLock> held_of(const ThreadState& ts) {
   return v;
 }
 
+// The lock about to be taken, for reports (the validator reads no clock: acquired_ns is 0).
 HeldLock pending(const LockMap& m, Mode mode, Subclass s, const void* site) {
-  return HeldLock{m, mode, s, current().op, now_ns(), site};
+  return HeldLock{m, mode, s, current().op, 0, site};
+}
+
+// Graph generation: bumped by graph resets so that every thread's chain cache starts over.
+std::atomic<uint32_t> g_chain_gen{1};
+
+// The chain key of `prev` (0: empty stack) extended by `node` (splitmix64's finalizer).
+uint64_t chain_key(uint64_t prev, uint16_t node) {
+  uint64_t z = prev * 0x9E3779B97F4A7C15ull + node + 1;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return z != 0 ? z : 1;  // 0 marks an empty cache slot
+}
+
+uint64_t& chain_slot(ThreadState& ts, uint64_t key) {
+  const uint32_t gen = g_chain_gen.load(std::memory_order_relaxed);
+  if (__builtin_expect(ts.chain_gen != gen, 0)) {
+    for (uint64_t& k : ts.chain_cache) k = 0;
+    ts.chain_gen = gen;
+  }
+  return ts.chain_cache[key % kChainCacheSize];
 }
 
 // "oldest -> ... -> newest -> new": how this thread reached the new lock.
@@ -91,19 +113,27 @@ std::string chain_to(const ThreadState& ts, const HeldLock& next) {
   return s + describe(next);
 }
 
-// held -> new lock for every held lock of another (class, subclass).
+// held -> new lock for every held lock of another (class, subclass). The edges depend only on
+// the chain of (class, subclass) nodes, so a chain seen before (its key in the thread's chain
+// cache) adds nothing: only the instance check (recursion) runs again.
 void check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, const void* site) {
-  const uint16_t to = graph_node(m.cls, s);
+  if (ts.depth == 0) return;
   for (int i = 0; i < ts.depth; ++i) {
-    const HeldEntry& e = ts.held[i];
-    if (e.key == &m) {
+    if (__builtin_expect(ts.held[i].key == &m, 0)) {
       record_violation(
           ViolationKind::kRecursive,
           fmt::format("recursive acquire of {}\n  held: {}", describe(pending(m, mode, s, site)),
                       format_held_locks(held_of(ts))),
           &m);
-      continue;
     }
+  }
+  const uint16_t to = graph_node(m.cls, s);
+  const uint64_t key = chain_key(ts.held[ts.depth - 1].chain_key, to);
+  uint64_t& slot = chain_slot(ts, key);
+  if (__builtin_expect(slot == key, 1)) return;
+  for (int i = 0; i < ts.depth; ++i) {
+    const HeldEntry& e = ts.held[i];
+    if (e.key == &m) continue;  // reported above
     const uint16_t from = graph_node(e.h.map.cls, e.h.subclass);
     if (from == to) continue;  // another instance of the same class/subclass: allowed (above)
     if (__builtin_expect(graph_edge_known(from, to), 1)) continue;
@@ -117,6 +147,8 @@ void check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, const
                        &m);
     }
   }
+  // Every edge of this chain is now in the graph (or was reported as a cycle, once).
+  slot = key;
 }
 
 int find_held(const ThreadState& ts, const LockMap& m) {
@@ -124,6 +156,34 @@ int find_held(const ThreadState& ts, const LockMap& m) {
     if (ts.held[i].key == &m) return i;
   }
   return -1;
+}
+
+// Removes `m` from the held stack. Entries above it move down and get their chain keys
+// recomputed: the chain is now one node shorter.
+void validator_on_release(ThreadState& ts, const LockMap& m, Mode mode) {
+  const int i = find_held(ts, m);
+  if (i < 0) {
+    HeldLock h{m, mode, Subclass::kNormal, current().op, 0};
+    record_violation(ViolationKind::kReleaseNotHeld,
+                     fmt::format("release of {} not held by this thread\n  held: {}", describe(h),
+                                 format_held_locks(held_of(ts))),
+                     &m);
+    return;
+  }
+  if (ts.held[i].h.mode != mode) {
+    record_violation(
+        ViolationKind::kReleaseNotHeld,
+        fmt::format("release of {} in mode {} but it is held {}", describe(ts.held[i].h),
+                    mode_name(mode), mode_name(ts.held[i].h.mode)),
+        &m);
+  }
+  if (spins(ts.held[i].h.map.cls)) --ts.nspin;
+  for (int j = i; j + 1 < ts.depth; ++j) {
+    ts.held[j] = ts.held[j + 1];
+    const uint64_t prev = j > 0 ? ts.held[j - 1].chain_key : 0;
+    ts.held[j].chain_key = chain_key(prev, graph_node(ts.held[j].h.map.cls, ts.held[j].h.subclass));
+  }
+  --ts.depth;
 }
 
 }  // namespace
@@ -154,6 +214,7 @@ void check_scope_exit(int depth) {
 void might_sleep(const char* what) {
   if (!validator_on()) return;
   ThreadState& ts = t_state;
+  if (__builtin_expect(ts.nspin == 0, 1)) return;
   for (int i = 0; i < ts.depth; ++i) {
     if (spins(ts.held[i].h.map.cls)) {
       record_violation(ViolationKind::kSleepUnderSpinlock,
@@ -165,44 +226,63 @@ void might_sleep(const char* what) {
   }
 }
 
+// The combined hooks read the instrumentation flags once, look the thread state up once and
+// read the clock at most once (only for the tracer), whatever is on.
 void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep, const void* site) {
-  if (validator_on()) validator_before_acquire(m, mode, s, may_sleep, site);
+  if (validator_on()) validator_before_acquire(t_state, m, mode, s, may_sleep, site);
 }
 
 void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns,
-                   const void* site) {
-  const uint64_t now = now_ns();
-  if (validator_on()) validator_after_acquire(m, mode, s, now, site);
-  if (tracer_on()) trace_lock_at(now, EventType::kAcquire, m, mode, s, contended, wait_ns);
+                   const void* site, uint64_t now) {
+  const uint32_t on = g_instrumented.load(std::memory_order_relaxed);
+  if (on & (kInstrValidator | kInstrTracer)) {
+    ThreadState& ts = t_state;
+    if (on & kInstrTracer) {
+      if (now == 0) now = now_ns();
+    } else {
+      now = 0;
+    }
+    if (on & kInstrValidator) validator_after_acquire(ts, m, mode, s, now, site);
+    if (on & kInstrTracer)
+      trace_lock_at(ts, now, EventType::kAcquire, m, mode, s, contended, wait_ns);
+  }
   // After the event is recorded and outside the primitive's internal locks: a "hold" rule
   // keeps the lock taken for a while, which is what the interrupt tests wait behind.
   inject::on_acquired(m, mode);
 }
 
-void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns) {
-  if (tracer_on()) hooks::trace_lock(EventType::kKilled, m, mode, s, wait_ns != 0, wait_ns);
+void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns, uint64_t now) {
+  if (!tracer_on()) return;
+  trace_lock_at(t_state, now != 0 ? now : now_ns(), EventType::kKilled, m, mode, s, wait_ns != 0,
+                wait_ns);
 }
 
 void lock_try_failed(const LockMap& m, Mode mode, Subclass s) {
-  if (tracer_on()) hooks::trace_lock(EventType::kTryFail, m, mode, s, false, 0);
+  if (tracer_on()) trace_lock_at(t_state, now_ns(), EventType::kTryFail, m, mode, s, false, 0);
 }
 
 void lock_released(const LockMap& m, Mode mode) {
-  if (validator_on()) hooks::on_release(m, mode);
-  if (tracer_on()) hooks::trace_lock(EventType::kRelease, m, mode, Subclass::kNormal, false, 0);
-}
-
-void validator_before_acquire(const LockMap& m, Mode mode, Subclass s, bool may_sleep,
-                              const void* site) {
-  if (may_sleep && m.cls->sleeps()) might_sleep(m.cls->name());
-  check_order(t_state, m, mode, s, site);
-}
-
-void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t now,
-                             const void* site) {
+  const uint32_t on = g_instrumented.load(std::memory_order_relaxed);
+  if (!(on & (kInstrValidator | kInstrTracer))) return;
   ThreadState& ts = t_state;
+  if (on & kInstrValidator) validator_on_release(ts, m, mode);
+  if (on & kInstrTracer)
+    trace_lock_at(ts, now_ns(), EventType::kRelease, m, mode, Subclass::kNormal, false, 0);
+}
+
+void validator_before_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s,
+                              bool may_sleep, const void* site) {
+  if (may_sleep && ts.nspin != 0 && m.cls->sleeps()) might_sleep(m.cls->name());
+  check_order(ts, m, mode, s, site);
+}
+
+void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, uint64_t now,
+                             const void* site) {
   LOCKFS_CHECK(ts.depth < kMaxHeld, "held-lock stack overflow (lock leak?)");
-  ts.held[ts.depth++] = HeldEntry{&m, HeldLock{m, mode, s, current().op, now, site}};
+  const uint64_t prev = ts.depth > 0 ? ts.held[ts.depth - 1].chain_key : 0;
+  ts.held[ts.depth++] = HeldEntry{&m, chain_key(prev, graph_node(m.cls, s)),
+                                  HeldLock{m, mode, s, current().op, now, site}};
+  if (spins(m.cls)) ++ts.nspin;
 }
 
 void assert_held(const LockMap& m, Mode mode, bool state_ok) {
@@ -232,35 +312,15 @@ using internal::t_state;
 namespace hooks {
 
 void before_acquire(const LockMap& m, Mode mode, Subclass s, bool may_sleep) {
-  internal::validator_before_acquire(m, mode, s, may_sleep, LOCKFS_CALLER);
+  internal::validator_before_acquire(t_state, m, mode, s, may_sleep, LOCKFS_CALLER);
 }
 
 void after_acquire(const LockMap& m, Mode mode, Subclass s) {
-  internal::validator_after_acquire(m, mode, s, internal::now_ns(), LOCKFS_CALLER);
+  internal::validator_after_acquire(t_state, m, mode, s,
+                                    internal::tracer_on() ? internal::now_ns() : 0, LOCKFS_CALLER);
 }
 
-void on_release(const LockMap& m, Mode mode) {
-  internal::ThreadState& ts = t_state;
-  const int i = internal::find_held(ts, m);
-  if (i < 0) {
-    HeldLock h{m, mode, Subclass::kNormal, current().op, 0};
-    internal::record_violation(
-        ViolationKind::kReleaseNotHeld,
-        fmt::format("release of {} not held by this thread\n  held: {}", internal::describe(h),
-                    format_held_locks(internal::held_of(ts))),
-        &m);
-    return;
-  }
-  if (ts.held[i].h.mode != mode) {
-    internal::record_violation(
-        ViolationKind::kReleaseNotHeld,
-        fmt::format("release of {} in mode {} but it is held {}", internal::describe(ts.held[i].h),
-                    mode_name(mode), mode_name(ts.held[i].h.mode)),
-        &m);
-  }
-  for (int j = i; j + 1 < ts.depth; ++j) ts.held[j] = ts.held[j + 1];
-  --ts.depth;
-}
+void on_release(const LockMap& m, Mode mode) { internal::validator_on_release(t_state, m, mode); }
 
 void on_downgrade(const LockMap& m) {
   internal::ThreadState& ts = t_state;
@@ -273,7 +333,9 @@ void on_downgrade(const LockMap& m) {
 void reset_validator() {
   reset_violations();
   internal::graph_reset();
-  t_state.depth = 0;  // the caller's own stack: tests start from a clean thread too
+  internal::g_chain_gen.fetch_add(1, std::memory_order_relaxed);
+  t_state.depth = 0;
+  t_state.nspin = 0;  // the caller's own stack: tests start from a clean thread too
 }
 
 std::vector<HeldLock> held_locks() {

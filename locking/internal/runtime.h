@@ -45,6 +45,7 @@ inline constexpr int kMaxHeld = 48;
 
 struct HeldEntry {
   const LockMap* key;  // instance identity: the primitive's own LockMap
+  uint64_t chain_key;  // hash of the (class, subclass) chain up to and including this entry
   HeldLock h;
 };
 struct HoldStart {
@@ -53,33 +54,46 @@ struct HoldStart {
   Subclass subclass;  // so the release event names the same (class, subclass) as the acquire
 };
 struct Ring;
+struct StatBlock;
+
+// Per-thread cache of held chains (lockdep's chain hash) whose order edges are all in the
+// class graph already: an acquire whose chain is cached skips the graph. Direct-mapped;
+// `chain_gen` follows the graph's generation so that reset_validator() empties every cache.
+inline constexpr size_t kChainCacheSize = 256;
 
 // Everything a thread keeps for the validator and the tracer. One thread_local object so
 // that its destructor can run the exit check and then hand the trace ring back, in order.
+// Hooks look it up once per event and pass it down.
 struct ThreadState {
   HeldEntry held[kMaxHeld];
   int depth = 0;
+  int nspin = 0;              // entries of `held` whose class spins (sleep-under-spinlock check)
   HoldStart holds[kMaxHeld];  // tracer: acquire times, for lock_stat hold times
   int nholds = 0;
   Ring* ring = nullptr;
+  StatBlock* stats = nullptr;  // tracer: this thread's lock_stat counters
   uint32_t tid = 0;
+  uint32_t chain_gen = 0;
+  uint64_t chain_cache[kChainCacheSize] = {};
   ~ThreadState();
 };
 ThreadState& thread_state();
 
-// Tracer side of thread exit (tracer.cc): returns the ring to the pool, keeping its events.
+// Tracer side of thread exit (tracer.cc): returns the ring and the lock_stat block to their
+// pools, keeping their events and counts.
 void tracer_thread_exit(ThreadState& ts);
 // Validator side: records a violation (tracing it against `lock` when given).
 void record_violation(ViolationKind kind, std::string message, const LockMap* lock);
 
-// hooks::after_acquire / hooks::trace_lock with the timestamp supplied, so an acquire with
-// both validator and tracer on reads the clock once.
-void validator_before_acquire(const LockMap& m, Mode mode, Subclass s, bool may_sleep,
-                              const void* site);
-void validator_after_acquire(const LockMap& m, Mode mode, Subclass s, uint64_t now,
+// The validator's and the tracer's halves of the hooks, with the thread state and timestamp
+// supplied, so an event reads the clock at most once and looks the thread state up once.
+// The validator never reads the clock: `now` is 0 when the tracer is off.
+void validator_before_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s,
+                              bool may_sleep, const void* site);
+void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, uint64_t now,
                              const void* site);
-void trace_lock_at(uint64_t now, EventType type, const LockMap& m, Mode mode, Subclass s,
-                   bool contended, uint64_t wait_ns);
+void trace_lock_at(ThreadState& ts, uint64_t now, EventType type, const LockMap& m, Mode mode,
+                   Subclass s, bool contended, uint64_t wait_ns);
 
 // A TaskScope closes: reports locks taken since the held stack was `depth` deep and not
 // released (they stay on the stack: the thread does hold them).
@@ -90,12 +104,14 @@ void check_scope_exit(int depth);
 #define LOCKFS_CALLER __builtin_return_address(0)
 
 // Combined hooks the primitives call, only when instrumented() is true. `site` is
-// LOCKFS_CALLER, kept with the held lock for reports.
+// LOCKFS_CALLER, kept with the held lock for reports. `now` is the time the wait ended when
+// the caller timed it (contended acquire, killed wait), else 0: the hook reads the clock
+// itself if the tracer needs it.
 // Before a blocking acquire (may_sleep: the wait sleeps rather than spins).
 void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep, const void* site);
 void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns,
-                   const void* site);
-void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns);
+                   const void* site, uint64_t now = 0);
+void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns, uint64_t now = 0);
 void lock_try_failed(const LockMap& m, Mode mode, Subclass s);
 void lock_released(const LockMap& m, Mode mode);
 // A sleeping wait that is not a lock (folio_wait_writeback): sleep-under-spinlock check.
@@ -104,7 +120,8 @@ void might_sleep(const char* what);
 // The one shape of every sleeping acquire: report the wait, refuse at once when `killable`
 // and the task has a fatal signal pending (deterministic at every killable point), try the
 // fast path, else sleep in the slow path (0 or -EINTR), then report acquired (contended,
-// with the wait) or killed. `site` is the public method's LOCKFS_CALLER.
+// with the wait) or killed. `site` is the public method's LOCKFS_CALLER. The wait is timed
+// only when it happens (fast path failed) and the tracer, the only reader of wait times, is on.
 template <typename Fast, typename Slow>
 inline int instrumented_acquire(const LockMap& m, Mode mode, Subclass s, bool killable,
                                 const void* site, Fast fast, Slow slow) {
@@ -118,14 +135,15 @@ inline int instrumented_acquire(const LockMap& m, Mode mode, Subclass s, bool ki
     if (instr) lock_acquired(m, mode, s, false, 0, site);
     return 0;
   }
-  const uint64_t t0 = now_ns();
+  const bool timed = instr && tracer_on();
+  const uint64_t t0 = timed ? now_ns() : 0;
   const int rc = slow();
-  const uint64_t waited = now_ns() - t0;
+  const uint64_t t1 = timed ? now_ns() : 0;
   if (rc != 0) {
-    if (instr) lock_killed(m, mode, s, waited);
+    if (instr) lock_killed(m, mode, s, t1 - t0, t1);
     return rc;
   }
-  if (instr) lock_acquired(m, mode, s, true, waited, site);
+  if (instr) lock_acquired(m, mode, s, true, t1 - t0, site, t1);
   return 0;
 }
 

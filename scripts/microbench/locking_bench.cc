@@ -1,6 +1,10 @@
 // Uncontended acquire+release of RwSemaphore (validator off/on, tracer off/on) next to
 // std::shared_mutex, then a ratio table. Run: build/<dir>/scripts/microbench/lockfs-locking-bench
+// The threads:2 variants take one lock per thread, all of one class (per-class shared state
+// such as lock_stat counters shows up there), and clock_gettime is the floor of tracer costs:
+// the tracer stamps each acquire and each release.
 #include <benchmark/benchmark.h>
+#include <time.h>
 
 #include <cstdio>
 #include <map>
@@ -33,14 +37,18 @@ constexpr Config kConfigs[] = {
     {"validator+tracer", true, true},
 };
 
-// Switches the validator/tracer on for one benchmark run and back off after it.
+// Switches the validator/tracer on for one benchmark run and back off after it. In
+// multi-threaded runs only thread 0 does it: the benchmark loop starts and ends with a barrier.
 class Instrumentation {
  public:
-  explicit Instrumentation(const Config& c) {
+  Instrumentation(const Config& c, const benchmark::State& state)
+      : owner_(state.thread_index() == 0) {
+    if (!owner_) return;
     lockfs::locking::set_validate_mode(c.validator ? ValidateMode::kWarn : ValidateMode::kOff);
     if (c.tracer) lockfs::locking::tracer_enable(1 << 16);
   }
   ~Instrumentation() {
+    if (!owner_) return;
     lockfs::locking::set_validate_mode(ValidateMode::kOff);
     lockfs::locking::tracer_disable();
     lockfs::locking::trace_reset();
@@ -48,7 +56,18 @@ class Instrumentation {
   }
   Instrumentation(const Instrumentation&) = delete;
   Instrumentation& operator=(const Instrumentation&) = delete;
+
+ private:
+  const bool owner_;
 };
+
+void bm_clock_gettime(benchmark::State& state) {
+  for (auto _ : state) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    benchmark::DoNotOptimize(ts);
+  }
+}
 
 void bm_shared_mutex_read(benchmark::State& state) {
   std::shared_mutex m;
@@ -67,7 +86,7 @@ void bm_shared_mutex_write(benchmark::State& state) {
 }
 
 void bm_rwsem_read(benchmark::State& state, Config c) {
-  Instrumentation on(c);
+  Instrumentation on(c, state);
   RwSemaphore sem(g_bench_class, 1);
   for (auto _ : state) {
     sem.down_read();
@@ -76,7 +95,7 @@ void bm_rwsem_read(benchmark::State& state, Config c) {
 }
 
 void bm_rwsem_write(benchmark::State& state, Config c) {
-  Instrumentation on(c);
+  Instrumentation on(c, state);
   RwSemaphore sem(g_bench_class, 1);
   for (auto _ : state) {
     sem.down_write();
@@ -110,9 +129,14 @@ class RatioReporter : public benchmark::ConsoleReporter {
 int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("shared_mutex/read", bm_shared_mutex_read);
   benchmark::RegisterBenchmark("shared_mutex/write", bm_shared_mutex_write);
+  benchmark::RegisterBenchmark("clock_gettime", bm_clock_gettime);
   for (const Config& c : kConfigs) {
     benchmark::RegisterBenchmark((std::string("rwsem/read/") + c.name).c_str(), bm_rwsem_read, c);
     benchmark::RegisterBenchmark((std::string("rwsem/write/") + c.name).c_str(), bm_rwsem_write, c);
+  }
+  for (const Config& c : kConfigs) {
+    benchmark::RegisterBenchmark((std::string("rwsem/read/") + c.name).c_str(), bm_rwsem_read, c)
+        ->Threads(2);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

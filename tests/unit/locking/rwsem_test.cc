@@ -1,10 +1,14 @@
 // RwSemaphore: modes, trylocks, downgrade, writer fairness, killable waits, and a stress run.
 #include "locking/rwsem.h"
 
+#include <deque>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "locking/internal/wait_table.h"
+#include "locking/mutex.h"
 #include "locking/task.h"
 #include "tests/unit/locking/locking_fixture.h"
 
@@ -282,6 +286,76 @@ TEST_F(RwSemaphoreTest, GuardsReleaseOnScopeExit) {
   EXPECT_FALSE(a.is_locked());
   EXPECT_FALSE(b.is_locked());
   EXPECT_TRUE(held_locks().empty());
+}
+
+// Issue #7: under 1 KiB of daemon memory per empty file. The locks hold no wait queue; their
+// sleepers use the hashed table.
+TEST(Issue7, LocksAreAFewWords) {
+  EXPECT_LE(sizeof(RwSemaphore), 48u);
+  EXPECT_LE(sizeof(Mutex), 40u);
+}
+
+// Two locks whose waiters share one hashed wait queue (there are more locks than queues, so
+// some pair must). Returns their indexes in `sems`.
+std::pair<size_t, size_t> colliding_pair(const std::deque<RwSemaphore>& sems) {
+  for (size_t i = 0; i < sems.size(); ++i) {
+    for (size_t j = i + 1; j < sems.size(); ++j) {
+      if (&internal::lock_waitqueue(&sems[i]) == &internal::lock_waitqueue(&sems[j])) {
+        return {i, j};
+      }
+    }
+  }
+  ADD_FAILURE() << "no two locks share a wait queue";
+  return {0, 1};
+}
+
+// Waiters of two locks on one queue: killing one task fails only its wait; a release of one
+// lock admits only that lock's waiter, the other goes back to sleep and is woken later.
+TEST_F(RwSemaphoreTest, LocksSharingAWaitQueueStayIndependent) {
+  std::deque<RwSemaphore> sems;
+  for (size_t i = 0; i < (1u << internal::kLockWaitTableBits) + 1; ++i) {
+    sems.emplace_back(class_sem(), i);
+  }
+  const auto [ia, ib] = colliding_pair(sems);
+  RwSemaphore& a = sems[ia];
+  RwSemaphore& b = sems[ib];
+  a.down_write();
+  b.down_write();
+  Task killed_task(300, 0, 0), b_task(301, 0, 0);
+  std::atomic<int> killed_rc{1}, b_rc{1};
+  std::thread killed([&] {
+    TaskScope scope(killed_task);
+    killed_rc = a.down_write_killable();
+  });
+  std::thread on_b([&] {
+    TaskScope scope(b_task);
+    const int rc = b.down_read_killable();
+    if (rc == 0) b.up_read();
+    b_rc = rc;
+  });
+  wait_until([&] { return a.nr_waiters() == 1 && b.nr_waiters() == 1; });
+  killed_task.send_fatal_signal();
+  killed.join();
+  EXPECT_EQ(killed_rc.load(), -EINTR);
+  EXPECT_EQ(b_rc.load(), 1);  // woken (same queue), not killed: still waiting
+  EXPECT_EQ(b.nr_waiters(), 1);
+
+  std::atomic<bool> a_in{false};
+  std::thread on_a([&] {
+    a.down_read();
+    a_in = true;
+    a.up_read();
+  });
+  wait_until([&] { return a.nr_waiters() == 1; });
+  a.up_write();  // wakes the shared queue: only a's waiter gets in
+  on_a.join();
+  EXPECT_TRUE(a_in.load());
+  EXPECT_EQ(b_rc.load(), 1);
+  b.up_write();
+  on_b.join();
+  EXPECT_EQ(b_rc.load(), 0);
+  EXPECT_FALSE(a.is_locked());
+  EXPECT_FALSE(b.is_locked());
 }
 
 }  // namespace

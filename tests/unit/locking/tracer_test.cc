@@ -227,6 +227,50 @@ TEST_F(TracerTest, ResetDropsEventsAndStats) {
   EXPECT_TRUE(lock_stats().empty());
 }
 
+// lock_stat counters are per thread: an exited thread's counts stay, live threads' add up.
+TEST_F(TracerTest, LockStatKeepsExitedThreadsAndSumsThreads) {
+  tracer_enable(256);
+  Mutex m1(class_b(), 1), m2(class_b(), 2);
+  std::thread t([&] {
+    for (int i = 0; i < 3; ++i) {
+      m1.lock();
+      m1.unlock();
+    }
+  });
+  t.join();
+  for (int i = 0; i < 2; ++i) {
+    m2.lock();
+    m2.unlock();
+  }
+  auto stats = lock_stats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].acquisitions, 5u);
+  EXPECT_EQ(stats[0].contentions, 0u);
+}
+
+// trace_reset() drops the counts of exited threads too, and a thread that later reuses an
+// exited thread's counters starts from zero.
+TEST_F(TracerTest, ResetDropsExitedThreadsStats) {
+  tracer_enable(256);
+  Mutex m(class_b());
+  std::thread t([&] {
+    m.lock();
+    m.unlock();
+  });
+  t.join();
+  ASSERT_EQ(lock_stats().size(), 1u);
+  trace_reset();
+  EXPECT_TRUE(lock_stats().empty());
+  std::thread t2([&] {
+    m.lock();
+    m.unlock();
+  });
+  t2.join();
+  const auto stats = lock_stats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].acquisitions, 1u);
+}
+
 TEST_F(TracerTest, DumpsParseAsJson) {
   tracer_enable(4096);
   Mutex a(class_a(), 1), b(class_b(), 2);

@@ -86,6 +86,85 @@ TEST_F(ValidatorTest, ResetForgetsTheGraph) {
   EXPECT_EQ(violation_count(), 0u);
 }
 
+// The per-thread chain cache must forget chains when the graph is reset: here the cached chain
+// a -> b would otherwise hide the cycle against the new edge b -> a.
+TEST_F(ValidatorTest, ResetEmptiesTheChainCache) {
+  Mutex a(class_a()), b(class_b());
+  for (int i = 0; i < 2; ++i) {  // the second pass hits the cache
+    MutexGuard ga(a);
+    MutexGuard gb(b);
+  }
+  reset_validator();
+  {
+    MutexGuard gb(b);
+    MutexGuard ga(a);
+  }
+  EXPECT_EQ(violation_count(), 0u);
+  {
+    MutexGuard ga(a);
+    MutexGuard gb(b);
+  }
+  EXPECT_EQ(count_kind(ViolationKind::kOrderCycle), 1u);
+}
+
+// A cached chain of one class (two instances) must not hide a recursive acquire of one.
+TEST_F(ValidatorTest, CachedChainStillCatchesRecursion) {
+  RwSemaphore d1(class_sem(), 1), d2(class_sem(), 2);
+  for (int i = 0; i < 2; ++i) {
+    d1.down_read();
+    d2.down_read();
+    d2.up_read();
+    d1.up_read();
+  }
+  EXPECT_EQ(violation_count(), 0u);
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    d1.down_read();
+    d1.down_read();
+    EXPECT_EQ(count_kind(ViolationKind::kRecursive), 1u);
+    d1.up_read();
+    d1.up_read();
+  }();
+}
+
+// Releasing out of order shortens the held chain: the next acquire is checked against what
+// is really held (a, c), so c -> b after b -> c is still a cycle.
+TEST_F(ValidatorTest, OutOfOrderReleaseKeepsChecking) {
+  Mutex a(class_a()), b(class_b()), c(class_c());
+  {
+    MutexGuard gb(b);
+    MutexGuard gc(c);
+  }
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    a.lock();
+    b.lock();
+    b.unlock();
+    c.lock();
+    b.lock();  // c -> b closes b -> c
+    EXPECT_EQ(count_kind(ViolationKind::kOrderCycle), 1u);
+    b.unlock();
+    c.unlock();
+    a.unlock();
+  }();
+}
+
+// Sleep-under-spinlock after the spinlock was released out of order, then again held.
+TEST_F(ValidatorTest, SleepUnderSpinlockAfterOutOfOrderRelease) {
+  SpinLock spin(class_spin());
+  Mutex a(class_a()), m(class_b());
+  [&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    a.lock();
+    spin.lock();
+    a.unlock();
+    m.lock();  // still under the spinlock
+    EXPECT_EQ(count_kind(ViolationKind::kSleepUnderSpinlock), 1u);
+    m.unlock();
+    spin.unlock();
+    m.lock();  // no spinlock held any more
+    m.unlock();
+    EXPECT_EQ(count_kind(ViolationKind::kSleepUnderSpinlock), 1u);
+  }();
+}
+
 TEST_F(ValidatorTest, CycleThroughManyClassesIsFound) {
   // A chain c0 -> c1 -> ... -> c39, then c39 -> c0: the search must walk the stored graph,
   // and the hot path must keep answering from the edge cache for known pairs.
