@@ -3,6 +3,7 @@
 // any page is allocated and given back for every page that is not used or is dropped.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "core/pagecache/address_space.h"
 #include "core/pagecache/mapping_impl.h"
@@ -11,29 +12,47 @@
 namespace lockfs::core {
 
 namespace {
-// The addresses of the windows of pages [first, first + span): on the stack for the usual
-// write (a FUSE write is at most 1 MiB: 257 pages), on the heap past that.
+// The addresses of the windows of the pages a write or preallocation allocates: on the stack
+// for the usual write (a FUSE write is at most 1 MiB: 257 pages), on the heap past that.
 class PageAddrs {
  public:
-  char* operator[](uint64_t i) const { return addrs_[i]; }
-  // Maps windows for the absent pages a.first..a.last (one storage_map call over their
-  // span, present pages in between included).
+  // The address of page a.first + i.
+  char* operator[](uint64_t i) const { return addrs_[skip_ + i]; }
+  // Maps windows for the absent pages a.first..a.last: one storage_map call over their span
+  // (present pages in between included), widened to whole kStorageCluster clusters below
+  // i_size (or the span's end), so later writes nearby find their windows mapped already.
+  // When the address space cannot take the wider range, maps the span alone.
   Result<void> map(AddressSpace::Impl& m, const AddressSpace::Impl::AbsentScan& a) {
     if (a.count == 0) return ok();
     LOCKFS_TRY(m.ensure_memfd());
-    const uint64_t span = a.last - a.first + 1;
-    if (span > kInline) {
-      heap_ = std::make_unique<char*[]>(span);
-      addrs_ = heap_.get();
-    }
-    return m.mm().storage_map(m.obj, a.first, span, addrs_);
+    const uint64_t size_pages =
+        (m.fault_size.load(std::memory_order_acquire) + kPageSize - 1) / kPageSize;
+    const uint64_t lo = a.first & ~(kStorageCluster - 1);
+    const uint64_t hi = std::min({(a.last | (kStorageCluster - 1)) + 1,
+                                  std::max(a.last + 1, size_pages), kMaxFilePages});
+    if (Result<void> r = map_range(m, lo, hi, a.first - lo); r || r.error() != -ENOMEM) return r;
+    if (lo == a.first && hi == a.last + 1) return err(-ENOMEM);
+    return map_range(m, a.first, a.last + 1, 0);
   }
 
  private:
-  static constexpr uint64_t kInline = 264;
+  Result<void> map_range(AddressSpace::Impl& m, uint64_t lo, uint64_t hi, uint64_t skip) {
+    const uint64_t span = hi - lo;
+    if (span > kInline && span > heap_len_) {
+      heap_ = std::make_unique<char*[]>(span);
+      heap_len_ = span;
+    }
+    addrs_ = span > kInline ? heap_.get() : inline_;
+    skip_ = skip;
+    return m.mm().storage_map(m.obj, lo, span, addrs_);
+  }
+
+  static constexpr uint64_t kInline = 320;
   char* inline_[kInline];
   std::unique_ptr<char*[]> heap_;
+  uint64_t heap_len_ = 0;
   char** addrs_ = inline_;
+  uint64_t skip_ = 0;
 };
 }  // namespace
 

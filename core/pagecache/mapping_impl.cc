@@ -273,9 +273,18 @@ void AddressSpace::Impl::remove_range(uint64_t first,
     ++removed;
   }
   // Free the memory, then the windows (every window in the range: pages that never got a
-  // folio, from an interrupted write, may still have one).
+  // folio, from an interrupted write or a write's cluster, may still have one). A cluster
+  // (kStorageCluster) left with no folio at all loses its windows too, so windows never
+  // outlive their cluster's last page (init_mm is sized on that).
   punch_memory(first, end);
-  as.mm_.storage_unmap(obj, first, end - first);
+  uint64_t unmap_first = first, unmap_end = end;
+  const uint64_t cluster_first = first & ~(kStorageCluster - 1);
+  if (cluster_first < first && !find_next(cluster_first, first)) unmap_first = cluster_first;
+  if (end < kMaxFilePages && end % kStorageCluster) {
+    const uint64_t cluster_end = (end | (kStorageCluster - 1)) + 1;
+    if (!find_next(end, cluster_end)) unmap_end = cluster_end;
+  }
+  as.mm_.storage_unmap(obj, unmap_first, unmap_end - unmap_first);
   if (removed) as.budget_.uncharge(removed);
 }
 
