@@ -93,7 +93,7 @@ Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char
         break;
       }
       if (n == 1) {
-        r = err(-ENOMEM);  // cannot happen while windows stay within the budget
+        r = err(-ENOMEM);  // cannot happen while windows stay within the reservation
         break;
       }
       n /= 2;
