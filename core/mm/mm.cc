@@ -80,9 +80,10 @@ Mm::Mm(uint64_t reserve_bytes, Kind kind)
     size_ = std::max<uint64_t>(want, uint64_t{64} << 20);
     init_mm_.reset(new Mm(reserve_bytes, Kind::kKernel));
   } else {
-    // Twice the budget: live windows never exceed the budget, and the slack keeps windows
-    // of files written in turn from fragmenting each other too early.
-    size_ = 2 * want;
+    // Live pages never exceed the budget, and the page cache maps at most a cluster of
+    // window pages per live page; the extra budget's worth keeps windows of files written
+    // in turn from fragmenting each other too early.
+    size_ = (kStorageCluster + 1) * want;
   }
   void* p = ::mmap(nullptr, size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   LOCKFS_CHECK(p != MAP_FAILED, "Mm: cannot reserve address space");

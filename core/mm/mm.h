@@ -30,6 +30,12 @@ namespace lockfs::core {
 
 const locking::LockClass& mmap_lock_class();
 
+// The page cache maps storage windows ahead in aligned clusters of this many pages (address
+// space only: no memory until a page is written), so scattered writes share windows instead
+// of costing one window, one mmap(2) and one kernel VMA per page. init_mm reserves room for
+// the windows of every page of the budget each to be in its own cluster.
+inline constexpr uint64_t kStorageCluster = 16;
+
 // One VMA as a dump shows it (tests compare dumps before and after a failed operation).
 struct VmaSnapshot {
   uint64_t start, end, pgoff;
@@ -44,8 +50,8 @@ struct VmaSnapshot {
 class Mm {
  public:
   // A user mm: reserves address space for user mappings (at least 64 MiB) and creates its
-  // init_mm() with room for twice `reserve_bytes` of page cache windows (PROT_NONE,
-  // MAP_NORESERVE: address space only, no memory until mapped).
+  // init_mm() with room for kStorageCluster + 1 times `reserve_bytes` of page cache windows
+  // (PROT_NONE, MAP_NORESERVE: address space only, no memory until mapped).
   explicit Mm(uint64_t reserve_bytes);
   ~Mm();  // every VMA must be gone (LOCKFS_CHECK); releases the reservation
   Mm(const Mm&) = delete;

@@ -30,28 +30,42 @@ Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char
   if (int rc = mmap_write_lock_killable(); rc != 0) return err(rc);
   Result<void> r;
   const uint64_t end = first + count;
-  auto covering = [&](uint64_t pg) LOCKFS_REQUIRES(mmap_lock) -> VmArea* {
+  // One search of obj's windows around page pg: the window covering pg (if any), the one
+  // ending right at pg (covering pg - 1, when pg is not covered) and the page where the next
+  // window starts (so [pg, next) is known uncovered without a search per page).
+  struct Around {
+    VmArea* cover = nullptr;
+    VmArea* before = nullptr;
+    uint64_t next = UINT64_MAX;
+  };
+  auto around = [&](uint64_t pg) LOCKFS_REQUIRES(mmap_lock) {
+    Around a;
     auto it = storage_.find(&obj);
-    if (it == storage_.end()) return nullptr;
+    if (it == storage_.end()) return a;
     auto w = it->second.upper_bound(pg);
-    if (w == it->second.begin()) return nullptr;
+    if (w != it->second.end()) a.next = w->first;
+    if (w == it->second.begin()) return a;
     VmArea* v = std::prev(w)->second;
-    return pg < v->vm_pgoff + v->pages() ? v : nullptr;
+    if (pg < v->vm_pgoff + v->pages()) {
+      a.cover = v;
+    } else if (pg > 0 && v->vm_pgoff + v->pages() == pg) {
+      a.before = v;
+    }
+    return a;
   };
   const uint64_t hi = base_ + size_;
   for (uint64_t p = first; r && p < end;) {
-    if (VmArea* w = covering(p)) {
+    const Around at = around(p);
+    if (VmArea* w = at.cover) {
       for (; p < end && p < w->vm_pgoff + w->pages(); ++p) {
         addrs[p - first] =
             reinterpret_cast<char*>(w->vm_start + ((p - w->vm_pgoff) << kVmPageShift));
       }
       continue;
     }
-    uint64_t q = p + 1;
-    while (q < end && !covering(q)) ++q;
-    uint64_t n = q - p;
+    uint64_t n = std::min(end, at.next) - p;
     // Grow the window holding page p-1 when the addresses after it are free.
-    if (VmArea* prev = p > 0 ? covering(p - 1) : nullptr) {
+    if (VmArea* prev = at.before) {
       VmArea* after = find_vma(prev->vm_end);
       const uint64_t room = ((after ? after->vm_start : hi) - prev->vm_end) >> kVmPageShift;
       if (room > 0) {
@@ -79,7 +93,7 @@ Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char
         break;
       }
       if (n == 1) {
-        r = err(-ENOMEM);  // cannot happen while windows stay within the budget
+        r = err(-ENOMEM);  // cannot happen while windows stay within the reservation
         break;
       }
       n /= 2;

@@ -36,32 +36,54 @@ AddressSpace::AddressSpace(Mm& mm, PageBudget& budget, locking::RwSemaphore& hos
       mm_(mm),
       budget_(budget),
       host_rwsem_(host_rwsem),
-      ino_(ino),
-      impl_(new Impl(*this)) {}
+      ino_(ino) {}
 
 AddressSpace::~AddressSpace() {
   // evict: nobody else can reach the mapping any more. User mappings must be gone (they hold
   // the file in the kernel; here that is the caller's duty).
-  LOCKFS_CHECK(!mm_.is_mapped(impl_->obj), "AddressSpace destroyed while mapped");
-  impl_->remove_range(0, UINT64_MAX);
-  delete impl_;
+  Impl* m = impl_if();
+  if (!m) return;  // never held a page nor a mapping
+  LOCKFS_CHECK(!mm_.is_mapped(m->obj), "AddressSpace destroyed while mapped");
+  m->remove_range(0, UINT64_MAX);
+  delete m;
 }
 
-uint64_t AddressSpace::nr_pages() const { return impl_->nr.load(std::memory_order_relaxed); }
+// Several threads may need the inside at once (writes under i_rwsem, faults under
+// mmap_lock, vm_object): each builds one, the first to publish wins, the others drop theirs.
+// Building one takes no lock and cannot fail short of std::bad_alloc.
+AddressSpace::Impl& AddressSpace::impl() {
+  if (Impl* m = impl_if()) return *m;
+  Impl* fresh = new Impl(*this);
+  Impl* expected = nullptr;
+  if (impl_.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+    return *fresh;
+  }
+  delete fresh;
+  return *expected;
+}
+
+uint64_t AddressSpace::nr_pages() const {
+  const Impl* m = impl_if();
+  return m ? m->nr.load(std::memory_order_relaxed) : 0;
+}
 
 void AddressSpace::i_size_write(uint64_t size) {
-  impl_->fault_size.store(size, std::memory_order_release);
+  fault_size_.store(size, std::memory_order_release);
 }
 
 // A user mapping maps the memfd itself; if it cannot be created, the mapping's own mmap of
 // fd -1 fails and the error reaches the caller.
 VmObject& AddressSpace::vm_object() {
-  (void)impl_->ensure_memfd();
-  return impl_->obj;
+  Impl& m = impl();
+  (void)m.ensure_memfd();
+  return m.obj;
 }
 
 AddressSpace::AopsStats AddressSpace::aops_stats() const {
-  auto& s = impl_->stats;
+  const Impl* m = impl_if();
+  if (!m) return {};
+  auto& s = m->stats;
   return {s.read_folio.load(),    s.write_begin.load(),      s.write_end.load(),
           s.dirty_folio.load(),   s.invalidate_folio.load(), s.release_folio.load(),
           s.launder_folio.load(), s.writepages.load(),       s.fault.load(),
@@ -77,6 +99,8 @@ Result<size_t> AddressSpace::read(uint64_t pos, std::span<char> out,
   if (pos >= i_size || out.empty()) return size_t{0};
   const size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), i_size - pos));
   if (int rc = invalidate_lock.down_read_killable(); rc != 0) return err(rc);
+  // The inside appears with the first page (and is never freed before us): none, all holes.
+  Impl* m = impl_if();
   size_t done = 0;
   int error = 0;
   while (done < len) {
@@ -84,7 +108,7 @@ Result<size_t> AddressSpace::read(uint64_t pos, std::span<char> out,
     const uint64_t index = at / kPageSize;
     const size_t off = at % kPageSize;
     const size_t n = std::min<size_t>(len - done, kPageSize - off);
-    FolioRef f = impl_->find(index);
+    FolioRef f = m ? m->find(index) : nullptr;
     if (!f) {
       std::memset(out.data() + done, 0, n);  // a hole
     } else {
@@ -94,7 +118,7 @@ Result<size_t> AddressSpace::read(uint64_t pos, std::span<char> out,
           break;
         }
         if (!f->flags.uptodate()) {
-          impl_->read_folio(*f);  // unlocks
+          m->read_folio(*f);  // unlocks
         } else {
           f->flags.unlock();
         }
@@ -110,24 +134,36 @@ Result<size_t> AddressSpace::read(uint64_t pos, std::span<char> out,
 
 Result<uint64_t> AddressSpace::seek_data(uint64_t off, uint64_t i_size) const {
   if (off >= i_size) return err(-ENXIO);
-  locking::SpinGuard g(impl_->i_pages);
-  auto it = impl_->pages.lower_bound(off / kPageSize);
-  if (it == impl_->pages.end()) return err(-ENXIO);
-  const uint64_t at = std::max(off, it->first * kPageSize);
+  Impl* m = impl_if();
+  if (!m) return err(-ENXIO);
+  uint64_t index;
+  {
+    locking::SpinGuard g(m->i_pages);
+    Folio* f = m->pages.find_next(off / kPageSize, UINT64_MAX);
+    if (!f) return err(-ENXIO);
+    index = f->index();
+  }
+  const uint64_t at = std::max(off, index * kPageSize);
   if (at >= i_size) return err(-ENXIO);
   return at;
 }
 
 Result<uint64_t> AddressSpace::seek_hole(uint64_t off, uint64_t i_size) const {
   if (off >= i_size) return err(-ENXIO);
-  locking::SpinGuard g(impl_->i_pages);
-  uint64_t index = off / kPageSize;
-  for (auto it = impl_->pages.find(index); it != impl_->pages.end() && it->first == index; ++it) {
-    ++index;
+  Impl* m = impl_if();
+  if (!m) return off;
+  uint64_t index;
+  {
+    locking::SpinGuard g(m->i_pages);
+    index = m->pages.next_hole(off / kPageSize);
   }
   return std::min(i_size, std::max(off, index * kPageSize));
 }
 
-Result<void> AddressSpace::writepages() { return impl_->writepages(); }
+Result<void> AddressSpace::writepages() {
+  Impl* m = impl_if();
+  if (!m) return ok();  // no folio: nothing to write back
+  return m->writepages();
+}
 
 }  // namespace lockfs::core

@@ -97,11 +97,17 @@ class AddressSpace {
   struct Impl;  // opaque outside core/pagecache (mapping_impl.h)
 
  private:
+  // The inside, created on first need (first page, first user mapping): an empty file costs
+  // only this shell. Never null after impl(); impl_if() may return null (nothing cached).
+  Impl& impl();
+  Impl* impl_if() const { return impl_.load(std::memory_order_acquire); }
+
   Mm& mm_;
   PageBudget& budget_;
   locking::RwSemaphore& host_rwsem_;
   const uint64_t ino_;
-  Impl* impl_;
+  std::atomic<uint64_t> fault_size_{0};  // i_size for the fault path (Impl::fault_size)
+  std::atomic<Impl*> impl_{nullptr};     // set once (release), freed by the destructor
 };
 
 }  // namespace lockfs::core

@@ -10,7 +10,8 @@
 namespace lockfs::core {
 
 namespace {
-FolioRef* ref_of(VmFaultInfo& vmf) { return static_cast<FolioRef*>(vmf.handle); }
+// vmf.handle holds the fault's folio reference (Folio*: taken over from a FolioRef).
+Folio& folio_of(VmFaultInfo& vmf) { return *static_cast<Folio*>(vmf.handle); }
 }  // namespace
 
 void FileVmOps::open(VmArea& vma) {
@@ -96,7 +97,7 @@ VmFault FileVmOps::fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
     return VmFault::kSigbus;
   }
   vmf.page = f->data;
-  vmf.handle = new FolioRef(std::move(f));
+  vmf.handle = f.release();
   LOCKFS_SYNC_POINT("filemap_fault:folio_locked");
   return VmFault::kLocked;
 }
@@ -104,7 +105,7 @@ VmFault FileVmOps::fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 VmFault FileVmOps::page_mkwrite(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   assert_fault_locks(vmf);
   m_.stats.page_mkwrite.fetch_add(1, std::memory_order_relaxed);
-  Folio& f = **ref_of(vmf);
+  Folio& f = folio_of(vmf);
   if (m_.as.invalidate_lock.down_read_killable() != 0) return VmFault::kKilled;
   if (f.flags.lock_killable() != 0) {
     m_.as.invalidate_lock.up_read();
@@ -121,11 +122,11 @@ VmFault FileVmOps::page_mkwrite(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYS
 }
 
 void FileVmOps::unlock_page(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  (*ref_of(vmf))->flags.unlock();
+  folio_of(vmf).flags.unlock();
 }
 
 void FileVmOps::put_page(VmFaultInfo& vmf) {
-  delete ref_of(vmf);
+  if (vmf.handle) folio_of(vmf).put();
   vmf.handle = nullptr;
   vmf.page = nullptr;
 }

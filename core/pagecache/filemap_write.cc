@@ -3,6 +3,7 @@
 // any page is allocated and given back for every page that is not used or is dropped.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "core/pagecache/address_space.h"
 #include "core/pagecache/mapping_impl.h"
@@ -11,18 +12,48 @@
 namespace lockfs::core {
 
 namespace {
-// Maps windows for the pages `absent[0..n)` (one storage_map call over their span) and
-// returns each one's address, indexed by page - absent[0].
-Result<std::vector<char*>> map_new_pages(AddressSpace::Impl& m,
-                                         const std::vector<uint64_t>& absent, uint64_t n) {
-  std::vector<char*> addrs;
-  if (n == 0) return addrs;
-  LOCKFS_TRY(m.ensure_memfd());
-  const uint64_t span = absent[n - 1] - absent[0] + 1;
-  addrs.resize(span);
-  LOCKFS_TRY(m.mm().storage_map(m.obj, absent[0], span, addrs.data()));
-  return addrs;
-}
+// The addresses of the windows of the pages a write or preallocation allocates: on the stack
+// for the usual write (a FUSE write is at most 1 MiB: 257 pages), on the heap past that.
+class PageAddrs {
+ public:
+  // The address of page a.first + i.
+  char* operator[](uint64_t i) const { return addrs_[skip_ + i]; }
+  // Maps windows for the absent pages a.first..a.last: one storage_map call over their span
+  // (present pages in between included), widened to whole kStorageCluster clusters below
+  // i_size (or the span's end), so later writes nearby find their windows mapped already.
+  // When the address space cannot take the wider range, maps the span alone.
+  Result<void> map(AddressSpace::Impl& m, const AddressSpace::Impl::AbsentScan& a) {
+    if (a.count == 0) return ok();
+    LOCKFS_TRY(m.ensure_memfd());
+    const uint64_t size_pages =
+        (m.fault_size.load(std::memory_order_acquire) + kPageSize - 1) / kPageSize;
+    const uint64_t lo = a.first & ~(kStorageCluster - 1);
+    const uint64_t hi = std::min({(a.last | (kStorageCluster - 1)) + 1,
+                                  std::max(a.last + 1, size_pages), kMaxFilePages});
+    if (Result<void> r = map_range(m, lo, hi, a.first - lo); r || r.error() != -ENOMEM) return r;
+    if (lo == a.first && hi == a.last + 1) return err(-ENOMEM);
+    return map_range(m, a.first, a.last + 1, 0);
+  }
+
+ private:
+  Result<void> map_range(AddressSpace::Impl& m, uint64_t lo, uint64_t hi, uint64_t skip) {
+    const uint64_t span = hi - lo;
+    if (span > kInline && span > heap_len_) {
+      heap_ = std::make_unique<char*[]>(span);
+      heap_len_ = span;
+    }
+    addrs_ = span > kInline ? heap_.get() : inline_;
+    skip_ = skip;
+    return m.mm().storage_map(m.obj, lo, span, addrs_);
+  }
+
+  static constexpr uint64_t kInline = 320;
+  char* inline_[kInline];
+  std::unique_ptr<char*[]> heap_;
+  uint64_t heap_len_ = 0;
+  char** addrs_ = inline_;
+  uint64_t skip_ = 0;
+};
 }  // namespace
 
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked by write_begin and unlocked by
@@ -41,16 +72,18 @@ Result<size_t> AddressSpace::write(uint64_t pos,
   const uint64_t end = pos + data.size();
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (end - 1) / kPageSize;
+  Impl& m = impl();
   // Charge the pages to allocate before allocating any; the write stops short at the first
-  // page the budget cannot cover.
-  std::vector<uint64_t> absent = impl_->absent_in(first, last + 1);
-  const uint64_t charged = impl_->charge_some(absent.size());
-  const uint64_t stop = charged < absent.size() ? absent[charged] : last + 1;
+  // page the budget cannot cover (a second walk, only when the budget runs out).
+  Impl::AbsentScan absent = m.scan_absent(first, last + 1, UINT64_MAX);
+  const uint64_t charged = m.charge_some(absent.count);
+  if (charged < absent.count) absent = m.scan_absent(first, last + 1, charged);
+  const uint64_t stop = absent.stop;
   if (stop == first) return err(-ENOSPC);
-  auto addrs = map_new_pages(*impl_, absent, charged);
-  if (!addrs) {
+  PageAddrs addrs;
+  if (Result<void> r = addrs.map(m, absent); !r) {
     budget_.uncharge(charged);
-    return err(addrs.error());
+    return err(r.error());
   }
   uint64_t used = 0;
   size_t done = 0;
@@ -60,26 +93,26 @@ Result<size_t> AddressSpace::write(uint64_t pos,
     const size_t off = index == first ? pos % kPageSize : 0;
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kPageSize - off, end - page_pos - off));
     char* mem = nullptr;
-    if (charged && index >= absent[0] && index <= absent[charged - 1]) {
-      mem = (*addrs)[index - absent[0]];
+    if (absent.count && index >= absent.first && index <= absent.last) {
+      mem = addrs[index - absent.first];
     }
     bool created = false;
-    auto f = impl_->write_begin(index, mem, off, n, &created);
+    auto f = m.write_begin(index, mem, off, n, &created);
     if (!f) {
       error = f.error();
       break;
     }
     if (created) ++used;
     std::memcpy((*f)->data + off, data.data() + done, n);
-    impl_->write_end(**f, off, n);
+    m.write_end(**f, off, n);
     done += n;
   }
   // Pages charged but not allocated (a fault allocated them first, or we were killed).
   if (charged > used) budget_.uncharge(charged - used);
   if (done > 0) {
-    uint64_t cur = impl_->fault_size.load(std::memory_order_relaxed);
+    uint64_t cur = fault_size_.load(std::memory_order_relaxed);
     while (cur < pos + done &&
-           !impl_->fault_size.compare_exchange_weak(cur, pos + done, std::memory_order_release)) {
+           !fault_size_.compare_exchange_weak(cur, pos + done, std::memory_order_release)) {
     }
     return done;
   }
@@ -94,25 +127,25 @@ static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len
   if (off + len < off || off + len > kMaxFilePages * kPageSize) return err(-EFBIG);
   const uint64_t first = off / kPageSize;
   const uint64_t end = (off + len - 1) / kPageSize + 1;
-  std::vector<uint64_t> absent = m.absent_in(first, end);
-  if (!absent.empty()) LOCKFS_TRY(m.budget().charge(absent.size()));
-  auto addrs = map_new_pages(m, absent, absent.size());
-  if (!addrs) {
-    m.budget().uncharge(absent.size());
-    return err(addrs.error());
+  const AddressSpace::Impl::AbsentScan absent = m.scan_absent(first, end, UINT64_MAX);
+  if (absent.count) LOCKFS_TRY(m.budget().charge(absent.count));
+  PageAddrs addrs;
+  if (Result<void> r = addrs.map(m, absent); !r) {
+    if (absent.count) m.budget().uncharge(absent.count);
+    return err(r.error());
   }
   uint64_t used = 0;
-  for (uint64_t index : absent) {
+  for (uint64_t index = absent.first; absent.count && index <= absent.last; ++index) {
     bool created = false;
-    FolioRef f = m.add_locked(index, (*addrs)[index - absent[0]], &created);
-    if (!created) continue;  // a fault got there first
+    FolioRef f = m.add_locked(index, addrs[index - absent.first], &created);
+    if (!created) continue;  // present from the start, or a fault got there first
     ++used;
     std::memset(f->data, 0, kPageSize);
     f->flags.set_uptodate();
     if (zero) m.dirty_folio(*f);
     f->flags.unlock();
   }
-  if (used < absent.size()) m.budget().uncharge(absent.size() - used);
+  if (used < absent.count) m.budget().uncharge(absent.count - used);
   if (zero) {
     // Present pages: zero the part of the range they hold.
     for (uint64_t index = first; index < end; ++index) {
@@ -126,13 +159,13 @@ static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len
 
 Result<void> AddressSpace::allocate(uint64_t off, uint64_t len) {
   host_rwsem_.assert_held_exclusive();
-  return fill_range(*impl_, off, len, false);
+  return fill_range(impl(), off, len, false);
 }
 
 Result<void> AddressSpace::zero_range(uint64_t off, uint64_t len) {
   host_rwsem_.assert_held_exclusive();
   invalidate_lock.assert_held_exclusive();
-  return fill_range(*impl_, off, len, true);
+  return fill_range(impl(), off, len, true);
 }
 
 Result<void> AddressSpace::truncate(uint64_t new_size) {
@@ -141,35 +174,38 @@ Result<void> AddressSpace::truncate(uint64_t new_size) {
   const uint64_t first_gone = (new_size + kPageSize - 1) / kPageSize;
   // truncate_pagecache: zap user ptes, drop the folios, zap again for faults that raced
   // (they recheck the folio under its lock, so none can map a dropped page after this).
-  impl_->fault_size.store(new_size, std::memory_order_release);
-  mm_.unmap_mapping_range(impl_->obj, first_gone, UINT64_MAX - first_gone);
-  impl_->remove_range(first_gone, UINT64_MAX);
-  if (new_size % kPageSize)
-    impl_->zero_partial(new_size / kPageSize, new_size % kPageSize, kPageSize);
-  mm_.unmap_mapping_range(impl_->obj, first_gone, UINT64_MAX - first_gone);
+  fault_size_.store(new_size, std::memory_order_release);
+  // No inside yet: no folio and no user mapping (a mapping creates it first).
+  Impl* m = impl_if();
+  if (!m) return ok();
+  mm_.unmap_mapping_range(m->obj, first_gone, UINT64_MAX - first_gone);
+  m->remove_range(first_gone, UINT64_MAX);
+  if (new_size % kPageSize) m->zero_partial(new_size / kPageSize, new_size % kPageSize, kPageSize);
+  mm_.unmap_mapping_range(m->obj, first_gone, UINT64_MAX - first_gone);
   return ok();
 }
 
 Result<void> AddressSpace::punch_hole(uint64_t off, uint64_t len) {
   host_rwsem_.assert_held_exclusive();
   invalidate_lock.assert_held_exclusive();
-  if (len == 0) return ok();
+  Impl* m = impl_if();
+  if (len == 0 || !m) return ok();  // no inside yet: nothing cached, nothing mapped
   const uint64_t end = off + len < off ? UINT64_MAX : off + len;
   const uint64_t full_first = (off + kPageSize - 1) / kPageSize;
   const uint64_t full_end = end / kPageSize;
   if (full_first < full_end) {
-    mm_.unmap_mapping_range(impl_->obj, full_first, full_end - full_first);
-    impl_->remove_range(full_first, full_end);
-    mm_.unmap_mapping_range(impl_->obj, full_first, full_end - full_first);
+    mm_.unmap_mapping_range(m->obj, full_first, full_end - full_first);
+    m->remove_range(full_first, full_end);
+    mm_.unmap_mapping_range(m->obj, full_first, full_end - full_first);
   }
   // Partial pages at either edge keep their folio; only the bytes in the range are zeroed.
   const uint64_t head = off / kPageSize;
   const uint64_t tail = (end - 1) / kPageSize;
   if (head == tail && (off % kPageSize || end % kPageSize)) {
-    impl_->zero_partial(head, off % kPageSize, end - head * kPageSize);
+    m->zero_partial(head, off % kPageSize, end - head * kPageSize);
   } else {
-    if (off % kPageSize) impl_->zero_partial(head, off % kPageSize, kPageSize);
-    if (end % kPageSize) impl_->zero_partial(tail, 0, end % kPageSize);
+    if (off % kPageSize) m->zero_partial(head, off % kPageSize, kPageSize);
+    if (end % kPageSize) m->zero_partial(tail, 0, end % kPageSize);
   }
   return ok();
 }

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "locking/check.h"
@@ -25,7 +26,8 @@ const locking::LockClass& folio_lock_class() {
   return cls;
 }
 
-AddressSpace::Impl::Impl(AddressSpace& a) : as(a), vm_ops(*this), i_pages(i_pages_class()) {
+AddressSpace::Impl::Impl(AddressSpace& a)
+    : as(a), vm_ops(*this), i_pages(i_pages_class()), fault_size(a.fault_size_) {
   obj.ops = &vm_ops;
   obj.id = a.ino_;
 }
@@ -61,31 +63,47 @@ Result<void> AddressSpace::Impl::ensure_memfd() {
 
 FolioRef AddressSpace::Impl::find(uint64_t index) {
   locking::SpinGuard g(i_pages);
-  auto it = pages.find(index);
-  return it == pages.end() ? nullptr : it->second;
+  Folio* f = pages.load(index);
+  if (f) f->get();  // folio_try_get: the index's reference keeps it alive meanwhile
+  return FolioRef::adopt(f);
 }
 
-std::vector<FolioRef> AddressSpace::Impl::find_range(uint64_t first, uint64_t end) {
-  std::vector<FolioRef> out;
+FolioRef AddressSpace::Impl::find_next(uint64_t first, uint64_t end) {
   locking::SpinGuard g(i_pages);
-  for (auto it = pages.lower_bound(first); it != pages.end() && it->first < end; ++it) {
-    out.push_back(it->second);
-  }
-  return out;
+  Folio* f = pages.find_next(first, end);
+  if (f) f->get();
+  return FolioRef::adopt(f);
 }
 
-std::vector<uint64_t> AddressSpace::Impl::absent_in(uint64_t first, uint64_t end) {
-  std::vector<uint64_t> out;
-  locking::SpinGuard g(i_pages);
-  auto it = pages.lower_bound(first);
-  for (uint64_t i = first; i < end; ++i) {
-    if (it != pages.end() && it->first == i) {
-      ++it;
-    } else {
-      out.push_back(i);
+AddressSpace::Impl::AbsentScan AddressSpace::Impl::scan_absent(uint64_t first, uint64_t end,
+                                                               uint64_t limit) {
+  AbsentScan r{0, end, end, end};
+  // Counts the absent run [lo, hi); false once the limit stops the scan.
+  auto gap = [&](uint64_t lo, uint64_t hi) {
+    if (lo >= hi) return true;
+    if (r.count == limit) {
+      r.stop = lo;
+      return false;
     }
-  }
-  return out;
+    const uint64_t take = std::min(hi - lo, limit - r.count);
+    if (r.count == 0) r.first = lo;
+    r.count += take;
+    r.last = lo + take - 1;
+    if (take < hi - lo) {
+      r.stop = lo + take;
+      return false;
+    }
+    return true;
+  };
+  uint64_t at = first;
+  locking::SpinGuard g(i_pages);
+  const bool whole = pages.for_each(first, end, [&](uint64_t index, Folio*) {
+    if (!gap(at, index)) return false;
+    at = index + 1;
+    return true;
+  });
+  if (whole) gap(at, end);
+  return r;
 }
 
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns a new folio locked; the caller owns that lock.
@@ -93,33 +111,37 @@ std::vector<uint64_t> AddressSpace::Impl::absent_in(uint64_t first, uint64_t end
 // reported once it is in the mapping (outside i_pages: a fault-injection hold may sleep).
 FolioRef AddressSpace::Impl::add_locked(uint64_t index, char* mem,
                                         bool* created) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  auto f = std::make_shared<Folio>(as.ino_, index, mem);
+  Folio* f = new Folio(as.ino_, index, mem);
   f->flags.set_locked_unpublished();
+  f->get();  // the index's reference
+  Folio* there;
   {
     locking::SpinGuard g(i_pages);
-    auto [it, inserted] = pages.emplace(index, f);
-    if (!inserted) {
-      f->flags.clear_locked_unpublished();
-      *created = false;
-      return it->second;
-    }
+    there = pages.insert_if_absent(index, f);
+    if (there) there->get();
+  }
+  if (there) {
+    f->flags.clear_locked_unpublished();
+    delete f;  // never visible to anyone
+    *created = false;
+    return FolioRef::adopt(there);
   }
   f->flags.lock_published();
   nr.fetch_add(1, std::memory_order_relaxed);
   *created = true;
-  return f;
+  return FolioRef::adopt(f);
 }
 
 void AddressSpace::Impl::remove_locked(Folio& f) {
   f.flags.assert_locked();
   {
     locking::SpinGuard g(i_pages);
-    auto it = pages.find(f.index);
-    LOCKFS_CHECK(it != pages.end() && it->second.get() == &f, "removing a folio not cached");
-    pages.erase(it);
+    Folio* gone = pages.erase(f.index());
+    LOCKFS_CHECK(gone == &f, "removing a folio not cached");
   }
   f.mapped.store(false, std::memory_order_release);
   nr.fetch_sub(1, std::memory_order_relaxed);
+  f.put();  // the index's reference; the caller still holds its own
 }
 
 void AddressSpace::Impl::read_folio(Folio& f) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
@@ -138,16 +160,13 @@ Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size
   stats.write_begin.fetch_add(1, std::memory_order_relaxed);
   *created = false;
   for (;;) {
-    FolioRef f = find(index);
-    if (!f && mem) {
-      f = add_locked(index, mem, created);
-      if (*created) {
-        // Fresh memory is zero already; zero the rest anyway so the folio can be uptodate
-        // after the copy whatever the memfd held (simple_write_begin's zeroing).
-        if (off > 0) std::memset(f->data, 0, off);
-        if (off + len < kPageSize) std::memset(f->data + off + len, 0, kPageSize - off - len);
-        return f;
-      }
+    FolioRef f = mem ? add_locked(index, mem, created) : find(index);
+    if (*created) {
+      // Fresh memory is zero already; zero the rest anyway so the folio can be uptodate
+      // after the copy whatever the memfd held (simple_write_begin's zeroing).
+      if (off > 0) std::memset(f->data, 0, off);
+      if (off + len < kPageSize) std::memset(f->data + off + len, 0, kPageSize - off - len);
+      return f;
     }
     LOCKFS_CHECK(f != nullptr, "write_begin without memory for a new folio");
     if (int rc = f->flags.lock_killable(); rc != 0) return err(rc);
@@ -203,7 +222,7 @@ void AddressSpace::Impl::launder_folio(Folio& f) {
 
 Result<void> AddressSpace::Impl::writepages() {
   stats.writepages.fetch_add(1, std::memory_order_relaxed);
-  for (const FolioRef& f : find_range(0, UINT64_MAX)) {
+  for (FolioRef f = find_next(0, UINT64_MAX); f; f = find_next(f->index() + 1, UINT64_MAX)) {
     if (!f->flags.dirty()) continue;
     f->flags.lock();
     if (f->mapped.load(std::memory_order_acquire) && f->flags.test_clear_dirty()) {
@@ -239,7 +258,7 @@ void AddressSpace::Impl::punch_memory(uint64_t first, uint64_t end) {
 void AddressSpace::Impl::remove_range(uint64_t first,
                                       uint64_t end) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   uint64_t removed = 0;
-  for (const FolioRef& f : find_range(first, end)) {
+  for (FolioRef f = find_next(first, end); f; f = find_next(f->index() + 1, end)) {
     f->flags.lock();  // truncate_inode_pages: not killable, it must finish
     if (!f->mapped.load(std::memory_order_acquire)) {
       f->flags.unlock();
@@ -254,9 +273,18 @@ void AddressSpace::Impl::remove_range(uint64_t first,
     ++removed;
   }
   // Free the memory, then the windows (every window in the range: pages that never got a
-  // folio, from an interrupted write, may still have one).
+  // folio, from an interrupted write or a write's cluster, may still have one). A cluster
+  // (kStorageCluster) left with no folio at all loses its windows too, so windows never
+  // outlive their cluster's last page (init_mm is sized on that).
   punch_memory(first, end);
-  as.mm_.storage_unmap(obj, first, end - first);
+  uint64_t unmap_first = first, unmap_end = end;
+  const uint64_t cluster_first = first & ~(kStorageCluster - 1);
+  if (cluster_first < first && !find_next(cluster_first, first)) unmap_first = cluster_first;
+  if (end < kMaxFilePages && end % kStorageCluster) {
+    const uint64_t cluster_end = (end | (kStorageCluster - 1)) + 1;
+    if (!find_next(end, cluster_end)) unmap_end = cluster_end;
+  }
+  as.mm_.storage_unmap(obj, unmap_first, unmap_end - unmap_first);
   if (removed) as.budget_.uncharge(removed);
 }
 

@@ -4,20 +4,16 @@
 #pragma once
 
 #include <atomic>
-#include <map>
-#include <memory>
-#include <vector>
 
 #include "core/mm/mm.h"
 #include "core/pagecache/address_space.h"
 #include "core/pagecache/folio.h"
+#include "core/pagecache/folio_index.h"
 #include "locking/mutex.h"
 
 namespace lockfs::core {
 
 static_assert(kPageSize == kVmPageSize, "page cache and mm disagree on the page size");
-
-using FolioRef = std::shared_ptr<Folio>;
 
 // Page offsets at or past this are not addressable in a mapping's memfd: -EFBIG (4 PiB).
 inline constexpr uint64_t kMaxFilePages = uint64_t{1} << 40;
@@ -40,7 +36,9 @@ class FileVmOps final : public VmOperations {
 };
 
 // Thread safety: `pages` is guarded by i_pages (the xa_lock); each folio by its own lock;
-// counters are atomics.
+// counters are atomics. Created with the mapping's first page, first user mapping or first
+// invalidation that needs it (AddressSpace::impl()), destroyed with the AddressSpace: once
+// published it stays at one address (the mm holds &obj).
 struct AddressSpace::Impl {
   explicit Impl(AddressSpace& as);
   ~Impl();
@@ -55,9 +53,9 @@ struct AddressSpace::Impl {
   std::atomic<int> memfd_owner{-1};
   std::atomic<bool> memfd_ready{false};
   locking::SpinLock i_pages;
-  std::map<uint64_t, FolioRef> pages LOCKFS_GUARDED_BY(i_pages);
+  FolioIndex pages LOCKFS_GUARDED_BY(i_pages);  // holds a reference to each folio
   std::atomic<uint64_t> nr{0};
-  std::atomic<uint64_t> fault_size{0};              // i_size for the fault path
+  std::atomic<uint64_t>& fault_size;                // the AddressSpace's (i_size for faults)
   std::atomic<uint64_t> vm_opens{0}, vm_closes{0};  // ->open / ->close calls (stats)
   struct {
     std::atomic<uint64_t> read_folio{0}, write_begin{0}, write_end{0}, dirty_folio{0},
@@ -67,8 +65,14 @@ struct AddressSpace::Impl {
 
   // --- the index
   FolioRef find(uint64_t index);  // filemap_get_folio (a reference, not locked)
-  std::vector<FolioRef> find_range(uint64_t first, uint64_t end);  // present, in order
-  std::vector<uint64_t> absent_in(uint64_t first, uint64_t end);
+  FolioRef find_next(uint64_t first, uint64_t end);  // the first present in [first, end)
+  // The absent pages of [first, end), counting at most `limit` of them: how many were
+  // counted, the first and last of those, and `stop`, the first absent page past them (end
+  // when there is none). One walk of the index.
+  struct AbsentScan {
+    uint64_t count, first, last, stop;
+  };
+  AbsentScan scan_absent(uint64_t first, uint64_t end, uint64_t limit);
   // Adds a new folio at index with memory `mem`, returned locked and not uptodate, unless one
   // is there already: then that one is returned (not locked) and *created is false.
   FolioRef add_locked(uint64_t index, char* mem, bool* created);
@@ -79,6 +83,8 @@ struct AddressSpace::Impl {
   void read_folio(Folio& f);  // locked on entry; fills it, marks uptodate, unlocks
   // Locks the folio of `index` (killable), creating it with memory `mem` when absent (then
   // *created). Zeroes what the write will not cover on a folio that is not uptodate.
+  // With mem, the caller expects the page to be absent: one index walk inserts the new folio
+  // or finds the one there.
   Result<FolioRef> write_begin(uint64_t index, char* mem, size_t off, size_t len, bool* created);
   void write_end(Folio& f, size_t off, size_t len);  // uptodate, dirty, unlocks
   void dirty_folio(Folio& f);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/mm/mm.h"
 #include "locking/rwsem.h"
@@ -165,6 +167,71 @@ TEST_F(AddressSpaceTest, FsyncWritesBackDirtyFolios) {
   EXPECT_EQ(as_->aops_stats().writepages, 1u);
   truncate(0);
   EXPECT_EQ(as_->aops_stats().launder_folio, 0u);  // clean after writeback: no launder
+}
+
+// An empty file has no inside yet: every query answers from the shell, and nothing that
+// only reads or invalidates creates it.
+TEST_F(AddressSpaceTest, EmptyMappingAnswersWithoutItsInside) {
+  size_ = 3 * kPageSize;
+  as_->i_size_write(size_);
+  EXPECT_EQ(read(0, 10), std::string(10, '\0'));
+  EXPECT_EQ(as_->seek_data(0, size_).error(), -ENXIO);
+  EXPECT_EQ(*as_->seek_hole(5, size_), 5u);
+  EXPECT_TRUE(as_->writepages().ok());
+  truncate(kPageSize + 1);
+  EXPECT_TRUE(punch(0, kPageSize).ok());
+  EXPECT_EQ(as_->nr_pages(), 0u);
+  EXPECT_EQ(as_->aops_stats().writepages, 0u);
+  EXPECT_EQ(mm_.storage_pages_mapped(), 0u);
+  ASSERT_TRUE(write(kPageSize, "x").ok());
+  EXPECT_EQ(*as_->seek_data(0, size_), kPageSize);
+  EXPECT_EQ(as_->nr_pages(), 1u);
+}
+
+// Several threads creating the inside at once end up with one (one VmObject address).
+TEST_F(AddressSpaceTest, FirstUseFromManyThreadsBuildsOneInside) {
+  std::vector<VmObject*> seen(4);
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    ts.emplace_back([&, i] { seen[i] = &as_->vm_object(); });
+  }
+  ASSERT_TRUE(write(0, "abc").ok());
+  for (auto& t : ts) t.join();
+  for (VmObject* o : seen) EXPECT_EQ(o, seen[0]);
+  EXPECT_EQ(&as_->vm_object(), seen[0]);
+  EXPECT_GE(seen[0]->fd, 0);
+  EXPECT_EQ(read(0, 3), "abc");
+}
+
+// A write over present and absent pages that runs out of budget part-way stops at the
+// first absent page it could not charge, after writing the present ones before it.
+TEST_F(AddressSpaceTest, ShortWriteOverMixedPagesStopsAtFirstUnchargedHole) {
+  ASSERT_TRUE(write(0, std::string(kPageSize, 'a')).ok());
+  ASSERT_TRUE(write(2 * kPageSize, std::string(kPageSize, 'b')).ok());
+  ASSERT_TRUE(budget_.charge(kPages - 3).ok());  // one page left
+  auto w = write(0, std::string(5 * kPageSize, 'c'));
+  ASSERT_TRUE(w.ok()) << w.error();
+  // Pages 0 and 2 present, page 1 takes the last page of budget, page 3 cannot be had.
+  EXPECT_EQ(*w, 3 * kPageSize);
+  EXPECT_EQ(read(0, 3 * kPageSize), std::string(3 * kPageSize, 'c'));
+  EXPECT_EQ(as_->nr_pages(), 3u);
+  budget_.uncharge(kPages - 3);
+}
+
+// Writes map windows for whole clusters below i_size; a cluster keeps them while any of its
+// pages has a folio and loses them all with its last one.
+TEST_F(AddressSpaceTest, WindowsComeAndGoByCluster) {
+  ASSERT_TRUE(write(5 * kPageSize, "five").ok());  // i_size: 6 pages
+  EXPECT_EQ(mm_.storage_pages_mapped(), 6u);       // pages 0..5, only page 5 has memory
+  ASSERT_TRUE(write(3 * kPageSize, "three").ok());
+  EXPECT_EQ(mm_.storage_pages_mapped(), 6u);
+  EXPECT_EQ(budget_.used(), 2u);
+  ASSERT_TRUE(punch(5 * kPageSize, kPageSize).ok());
+  EXPECT_GE(mm_.storage_pages_mapped(), 1u);  // page 3 still cached
+  EXPECT_EQ(read(3 * kPageSize, 5), "three");
+  ASSERT_TRUE(punch(3 * kPageSize, kPageSize).ok());
+  EXPECT_EQ(mm_.storage_pages_mapped(), 0u);
+  EXPECT_EQ(budget_.used(), 0u);
 }
 
 }  // namespace
