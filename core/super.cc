@@ -121,12 +121,20 @@ std::unique_ptr<Inode> SuperBlock::unhash(Inode* inode) {
 }
 
 void SuperBlock::iput(Inode* inode) {
+  // Not the last pin: nothing to decide, no lock (iput's atomic_dec_and_lock fast path).
+  uint64_t c = inode->i_count.load(std::memory_order_relaxed);
+  while (c > 1) {
+    if (inode->i_count.compare_exchange_weak(c, c - 1, std::memory_order_release,
+                                             std::memory_order_relaxed)) {
+      return;
+    }
+  }
   std::unique_ptr<Inode> victim;
   {
     locking::SpinGuard g(s_inode_lock);
-    LOCKFS_CHECK(inode->i_count > 0, "iput: i_count underflow");
-    --inode->i_count;
-    if (evictable(inode)) victim = unhash(inode);
+    const uint64_t before = inode->i_count.fetch_sub(1, std::memory_order_acq_rel);
+    LOCKFS_CHECK(before > 0, "iput: i_count underflow");
+    if (before == 1 && evictable(inode)) victim = unhash(inode);
   }
   if (victim) evict(std::move(victim));
 }
@@ -184,7 +192,7 @@ std::pair<uint64_t, uint64_t> SuperBlock::counts(Ino ino) const {
   locking::SpinGuard g(s_inode_lock);
   auto it = s_inodes_.find(ino);
   if (it == s_inodes_.end()) return {0, 0};
-  return {it->second->i_count, it->second->i_nlookup};
+  return {it->second->i_count.load(), it->second->i_nlookup};
 }
 
 std::vector<Ino> SuperBlock::all_inos() const {
