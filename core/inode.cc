@@ -20,7 +20,27 @@ Inode::Inode(SuperBlock& sb, Ino ino, uint64_t generation, const InodeAttr& attr
       i_rwsem(lock_class::i_rwsem_class(attr.mode), ino),
       i_lock(lock_class::kILock, ino),
       i_attr(attr),
-      i_dir(S_ISDIR(attr.mode) ? std::make_unique<DirEntries>() : nullptr) {}
+      i_dir(S_ISDIR(attr.mode) ? std::make_unique<DirEntries>() : nullptr) {
+  publish_perm(attr);  // not shared yet
+}
+
+void Inode::publish_perm(const InodeAttr& a) {
+  i_perm_ids_.store(uint64_t{a.uid} << 32 | a.gid, std::memory_order_release);
+  i_perm_mode_.store(uint64_t{a.flags} << 32 | a.mode, std::memory_order_release);
+}
+
+void Inode::publish_perm_locked() { publish_perm(i_attr); }
+
+InodeAttr Inode::perm_attr() const {
+  InodeAttr a;
+  const uint64_t ids = i_perm_ids_.load(std::memory_order_acquire);
+  const uint64_t mode = i_perm_mode_.load(std::memory_order_acquire);
+  a.uid = static_cast<uid_t>(ids >> 32);
+  a.gid = static_cast<gid_t>(ids);
+  a.mode = static_cast<mode_t>(mode);
+  a.flags = static_cast<unsigned>(mode >> 32);
+  return a;
+}
 
 Inode::~Inode() { delete i_flctx_.load(std::memory_order_acquire); }
 

@@ -113,12 +113,22 @@ class Inode {
   bool i_linkable = false;
 
  private:
+  void publish_perm(const InodeAttr& a);
   std::atomic<FileLockContext*> i_flctx_{nullptr};
+  std::atomic<uint64_t> i_perm_ids_{0};   // uid << 32 | gid
+  std::atomic<uint64_t> i_perm_mode_{0};  // flags << 32 | mode
 
  public:
 
   // Snapshot of the attributes (i_lock).
   InodeAttr attr() const LOCKFS_EXCLUDES(i_lock);
+  // What permission checks read -- mode, uid, gid, chattr flags; the other fields zero --
+  // without i_lock, as the kernel's inode_permission reads i_mode, i_uid, i_gid and i_flags
+  // with no lock. A reader may see one concurrent change and not yet another, as there; a
+  // caller that needs them stable holds i_rwsem, which chmod, chown and chattr take.
+  InodeAttr perm_attr() const;
+  // Every writer of mode, uid, gid or flags calls this before dropping i_lock.
+  void publish_perm_locked() LOCKFS_REQUIRES(i_lock);
   // stat(2) view of the inode (i_lock; st_blocks from the pages present).
   struct stat getattr() const LOCKFS_EXCLUDES(i_lock);
   unsigned flags() const LOCKFS_EXCLUDES(i_lock);

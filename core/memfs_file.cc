@@ -23,7 +23,10 @@ void file_modified(Inode* inode) LOCKFS_REQUIRES(inode->i_rwsem) {
   const struct timespec now = current_time();
   locking::SpinGuard g(inode->i_lock);
   const mode_t m = mode_after_write(inode->i_attr.mode);
-  inode->i_attr.mode = m;
+  if (m != inode->i_attr.mode) {
+    inode->i_attr.mode = m;
+    inode->publish_perm_locked();
+  }
   inode->kill_priv_locked();
   inode->i_attr.mtime = inode->i_attr.ctime = now;
 }

@@ -36,7 +36,7 @@ int generic_permission(const InodeAttr& a, int mask) {
 }
 
 int inode_permission(const Inode& inode, int mask) {
-  const InodeAttr a = inode.attr();
+  const InodeAttr a = inode.perm_attr();
   if ((mask & kMayWrite) && (a.flags & kFlagImmutable)) return -EPERM;
   return generic_permission(a, mask);
 }
@@ -56,8 +56,8 @@ int may_create(const Inode& dir) { return inode_permission(dir, kMayWrite | kMay
 
 int may_delete(const Inode& dir, const Inode& victim, bool isdir) {
   if (int rc = inode_permission(dir, kMayWrite | kMayExec)) return rc;
-  const InodeAttr d = dir.attr();
-  const InodeAttr v = victim.attr();
+  const InodeAttr d = dir.perm_attr();
+  const InodeAttr v = victim.perm_attr();
   // Sticky directory: only the victim's owner, the directory's owner or root may remove.
   if ((d.mode & S_ISVTX) && !capable()) {
     const uid_t uid = locking::current().uid;
