@@ -44,8 +44,7 @@ FsckReport check_namespace(SuperBlock& sb) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
       if (d->name() != name) {
         rep.errors.push_back(fmt::format("dentry {} in {} has name {}", name, dir->i_ino, d->name()));
       }
-      auto s = de.by_seq.find(d->d_seq);
-      if (s == de.by_seq.end() || s->second != d.get()) {
+      if (de.by_seq.find(d->d_seq) != d.get()) {
         rep.errors.push_back(fmt::format("dentry {} in {} missing from by_seq", name, dir->i_ino));
       }
       if (sb.find_unlocked_for_check(child->i_ino) != child) {

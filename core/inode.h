@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/dir_seq_index.h"
 #include "core/dentry.h"
 #include "core/file_lock.h"
 #include "core/pagecache/address_space.h"
@@ -42,7 +43,7 @@ struct InodeAttr {
 inline constexpr uint64_t kFirstEntrySeq = 3;
 struct DirEntries {
   std::map<std::string, std::unique_ptr<Dentry>, std::less<>> by_name;
-  std::map<uint64_t, Dentry*> by_seq;
+  DirSeqIndex by_seq;
   uint64_t next_seq = kFirstEntrySeq;
   bool dead = false;  // IS_DEADDIR: removed by rmdir, no new entries
 };

@@ -21,7 +21,7 @@ const Contract& cx(const Inode* i) { return contract_of(i->i_sb); }
 void add_entry(Inode* dir, std::string_view name, std::unique_ptr<Dentry> d)
     LOCKFS_REQUIRES(dir->i_rwsem) {
   Dentry* raw = d.get();
-  dir->i_dir->by_seq.emplace(raw->d_seq, raw);
+  dir->i_dir->by_seq.append(raw->d_seq, raw);
   dir->i_dir->by_name.emplace(std::string(name), std::move(d));
   dir->i_nentries.fetch_add(1, std::memory_order_relaxed);
 }
@@ -38,7 +38,8 @@ std::unique_ptr<Dentry> remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir-
                "remove_entry: dentry not in its parent");
   std::unique_ptr<Dentry> owned = std::move(it->second);
   dir->i_dir->by_name.erase(it);
-  dir->i_dir->by_seq.erase(owned->d_seq);
+  const bool indexed = dir->i_dir->by_seq.remove(owned->d_seq);
+  LOCKFS_CHECK(indexed, "remove_entry: dentry not in its parent's readdir index");
   dir->i_nentries.fetch_sub(1, std::memory_order_relaxed);
   return owned;
 }
@@ -259,11 +260,10 @@ Result<void> iterate_shared(File* f, uint64_t off, const FillDir& fill) {
     if (!fill("..", nullptr, parent, 2)) return {};
     off = 2;
   }
-  for (auto it = dir->i_dir->by_seq.lower_bound(std::max<uint64_t>(off, kFirstEntrySeq));
-       it != dir->i_dir->by_seq.end(); ++it) {
-    const Dentry* d = it->second;
-    if (!fill(d->name_under_parent(), d->d_inode, d->d_inode->i_ino, d->d_seq + 1)) return {};
-  }
+  dir->i_dir->by_seq.for_each_from(
+      std::max<uint64_t>(off, kFirstEntrySeq), [&](uint64_t seq, const Dentry* d) {
+        return fill(d->name_under_parent(), d->d_inode, d->d_inode->i_ino, seq + 1);
+      });
   return {};
 }
 
