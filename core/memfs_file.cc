@@ -18,17 +18,25 @@ namespace {
 const locking::LockMap* rw(const Inode* i) { return &i->i_rwsem.map(); }
 const Contract& cx(const Inode* i) { return contract_of(i->i_sb); }
 
-// file_remove_privs + file_update_time for a data change. Locking: i_rwsem exclusive.
-void file_modified(Inode* inode) LOCKFS_REQUIRES(inode->i_rwsem) {
+// file_remove_privs + file_update_time for a data change that ended at `end` (0: grows
+// nothing), with i_size grown to `end` -- one i_lock section for all of it. The fault path's
+// view of i_size (SIGBUS past it) follows. Locking: i_rwsem exclusive.
+void file_modified(Inode* inode, uint64_t end = 0) LOCKFS_REQUIRES(inode->i_rwsem) {
   const struct timespec now = current_time();
-  locking::SpinGuard g(inode->i_lock);
-  const mode_t m = mode_after_write(inode->i_attr.mode);
-  if (m != inode->i_attr.mode) {
-    inode->i_attr.mode = m;
-    inode->publish_perm_locked();
+  uint64_t size;
+  {
+    locking::SpinGuard g(inode->i_lock);
+    if (end > inode->i_attr.size) inode->i_attr.size = end;
+    size = inode->i_attr.size;
+    const mode_t m = mode_after_write(inode->i_attr.mode);
+    if (m != inode->i_attr.mode) {
+      inode->i_attr.mode = m;
+      inode->publish_perm_locked();
+    }
+    inode->kill_priv_locked();
+    inode->i_attr.mtime = inode->i_attr.ctime = now;
   }
-  inode->kill_priv_locked();
-  inode->i_attr.mtime = inode->i_attr.ctime = now;
+  if (end != 0) inode->i_mapping->i_size_write(size);
 }
 
 // relatime: atime moves when it is not newer than mtime/ctime, or a day old.
@@ -104,8 +112,7 @@ Result<size_t> write_iter(File* f, uint64_t pos, std::span<const char> data) {
   Result<size_t> n = inode->i_mapping->write(pos, data);
   if (!n.ok()) return n;
   if (*n > 0) {
-    grow_size(inode, pos + *n);
-    file_modified(inode);
+    file_modified(inode, pos + *n);
   }
   return n;
 }
@@ -156,8 +163,7 @@ Result<void> fallocate(File* f, int mode, uint64_t off, uint64_t len) {
     Result<void> r = (mode & FALLOC_FL_PUNCH_HOLE) ? m->punch_hole(off, len)
                                                     : m->zero_range(off, len);
     if (!r.ok()) return r;
-    if (!keep && (mode & FALLOC_FL_ZERO_RANGE)) grow_size(inode, off + len);
-    file_modified(inode);
+    file_modified(inode, !keep && (mode & FALLOC_FL_ZERO_RANGE) ? off + len : 0);
     return {};
   }
   LOCKFS_TRY(m->allocate(off, len));
@@ -193,8 +199,7 @@ Result<size_t> copy_file_range(File* in, uint64_t off_in, File* out, uint64_t of
   Result<size_t> n = dst->i_mapping->write(off_out, std::span<const char>(buf.data(), *got));
   if (!n.ok()) return n;
   if (*n > 0) {
-    grow_size(dst, off_out + *n);
-    file_modified(dst);
+    file_modified(dst, off_out + *n);
   }
   return n;
 }

@@ -183,7 +183,8 @@ Result<size_t> Vfs::write(File* f, uint64_t off, std::span<const char> data) {
   OpScope op("write");
   if (f->f_inode->is_dir()) return err(-EISDIR);
   if (!f->writable()) return err(-EBADF);
-  const unsigned fl = f->f_inode->flags();
+  // IS_IMMUTABLE / IS_APPEND read i_flags without a lock.
+  const unsigned fl = f->f_inode->perm_attr().flags;
   if (fl & kFlagImmutable) return err(-EPERM);
   if ((fl & kFlagAppend) && !f->append()) return err(-EPERM);
   return traced(op, memfs::write_iter(f, off, data));
