@@ -94,7 +94,7 @@ Result<size_t> read_iter(File* f, uint64_t pos, std::span<char> buf) {
   ContractScope scope(cx(inode), Op::kReadIter, {{Role::kInode, LockId::kIRwsem, rw(inode)}});
   if (!inode->is_reg()) return err(-EINVAL);
   if (buf.empty()) return size_t{0};
-  Result<size_t> n = inode->i_mapping->read(pos, buf, inode->size());
+  Result<size_t> n = inode->i_mapping->read(pos, buf, inode->i_mapping->i_size_read());
   if (n.ok()) touch_atime(inode);
   return n;
 }

@@ -83,6 +83,8 @@ class AddressSpace {
   // and truncate() keep it current; a caller that changes i_size otherwise (fallocate or
   // setattr growing the file) calls this too. Lock-free.
   void i_size_write(uint64_t size);
+  // That i_size, read without a lock (i_size_read): what filemap_read clips a read to.
+  uint64_t i_size_read() const { return fault_size_.load(std::memory_order_acquire); }
   // The object user mappings map (Mm::mmap_file): this file's memfd and vm_operations
   // (fault, page_mkwrite, open, close).
   VmObject& vm_object();
