@@ -5,6 +5,8 @@
 #include <cstring>
 #include <memory>
 
+#include <unistd.h>
+
 #include "core/pagecache/address_space.h"
 #include "core/pagecache/mapping_impl.h"
 #include "locking/check.h"
@@ -54,6 +56,12 @@ class PageAddrs {
   char** addrs_ = inline_;
   uint64_t skip_ = 0;
 };
+
+// Fills page `index` of the memfd from src; false (the caller copies instead) if it cannot.
+bool write_fresh_page(AddressSpace::Impl& m, uint64_t index, const char* src) {
+  const off_t at = static_cast<off_t>(index * kPageSize);
+  return ::pwrite(m.obj.fd, src, kPageSize, at) == static_cast<ssize_t>(kPageSize);
+}
 }  // namespace
 
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked by write_begin and unlocked by
@@ -103,7 +111,12 @@ Result<size_t> AddressSpace::write(uint64_t pos,
       break;
     }
     if (created) ++used;
-    std::memcpy((*f)->data + off, data.data() + done, n);
+    // A whole new page goes in with pwrite(2) on the memfd: shmem fills a fresh page without
+    // zeroing it first and without the page fault a store through the window would take
+    // (together a third of a sequential write's cost). The window sees the same page.
+    if (!(created && n == kPageSize && write_fresh_page(m, index, data.data() + done))) {
+      std::memcpy((*f)->data + off, data.data() + done, n);
+    }
     m.write_end(**f, off, n);
     done += n;
   }
