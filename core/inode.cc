@@ -93,18 +93,24 @@ struct stat Inode::getattr() const {
   return st;
 }
 
-void Inode::touch(unsigned which) {
-  const struct timespec now = current_time();
-  locking::SpinGuard g(i_lock);
+void Inode::set_times_locked(unsigned which, const struct timespec& now) {
   if (which & kTimeA) i_attr.atime = now;
   if (which & kTimeM) i_attr.mtime = now;
   if (which & kTimeC) i_attr.ctime = now;
 }
 
-void Inode::add_nlink(int delta) {
+void Inode::touch(unsigned which) {
+  const struct timespec now = current_time();
+  locking::SpinGuard g(i_lock);
+  set_times_locked(which, now);
+}
+
+void Inode::add_nlink(int delta, unsigned which) {
+  const struct timespec now = which ? current_time() : timespec{};
   locking::SpinGuard g(i_lock);
   LOCKFS_CHECK(delta >= 0 || i_attr.nlink >= static_cast<nlink_t>(-delta), "nlink underflow");
   i_attr.nlink = static_cast<nlink_t>(static_cast<int64_t>(i_attr.nlink) + delta);
+  set_times_locked(which, now);
 }
 
 InodeRef& InodeRef::operator=(InodeRef&& o) noexcept {

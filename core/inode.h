@@ -115,6 +115,7 @@ class Inode {
 
  private:
   void publish_perm(const InodeAttr& a);
+  void set_times_locked(unsigned which, const struct timespec& now) LOCKFS_REQUIRES(i_lock);
   std::atomic<FileLockContext*> i_flctx_{nullptr};
   std::atomic<uint64_t> i_perm_ids_{0};   // uid << 32 | gid
   std::atomic<uint64_t> i_perm_mode_{0};  // flags << 32 | mode
@@ -140,7 +141,8 @@ class Inode {
   enum TimeWhich : unsigned { kTimeA = 1, kTimeM = 2, kTimeC = 4, kTimeMC = 6 };
   void touch(unsigned which) LOCKFS_EXCLUDES(i_lock);
   // nlink += delta (i_lock). Locking: i_rwsem exclusive of this inode or its parent (caller).
-  void add_nlink(int delta) LOCKFS_EXCLUDES(i_lock);
+  // `which` (TimeWhich bits) also marks those times now, in the same i_lock section.
+  void add_nlink(int delta, unsigned which = 0) LOCKFS_EXCLUDES(i_lock);
   // security_inode_killpriv: drops the security.capability xattr, as a write, truncate or
   // chown must (the FUSE client leaves it to us under HANDLE_KILLPRIV_V2). Locking: i_rwsem
   // exclusive (the xattr "set" row) and i_lock (caller).

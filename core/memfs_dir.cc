@@ -32,8 +32,7 @@ void new_entry(Inode* dir, std::string_view name, Inode* inode) LOCKFS_REQUIRES(
 
 // Removes `d` from dir and hands it back (rename moves it, unlink drops it).
 std::unique_ptr<Dentry> remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
-  std::string name = d->name();
-  auto it = dir->i_dir->by_name.find(name);
+  auto it = dir->i_dir->by_name.find(d->name_under_parent());
   LOCKFS_CHECK(it != dir->i_dir->by_name.end() && it->second.get() == d,
                "remove_entry: dentry not in its parent");
   std::unique_ptr<Dentry> owned = std::move(it->second);
@@ -108,8 +107,7 @@ Result<void> link(Inode* inode, Inode* dir, std::string_view name) {
   if (dir->i_dir->dead) return err(-ENOENT);
   if (d_lookup(dir, name) != nullptr) return err(-EEXIST);
   new_entry(dir, name, inode);
-  inode->add_nlink(1);
-  inode->touch(Inode::kTimeC);
+  inode->add_nlink(1, Inode::kTimeC);
   dir->touch(Inode::kTimeMC);
   return {};
 }
@@ -123,8 +121,7 @@ Result<void> unlink(Inode* dir, Dentry* victim) {
   dir->i_rwsem.assert_held_exclusive();
   inode->i_rwsem.assert_held_exclusive();
   remove_entry(dir, victim).reset();
-  inode->add_nlink(-1);
-  inode->touch(Inode::kTimeC);
+  inode->add_nlink(-1, Inode::kTimeC);
   dir->touch(Inode::kTimeMC);
   return {};
 }
@@ -140,8 +137,7 @@ Result<void> rmdir(Inode* dir, Dentry* victim) {
   remove_entry(dir, victim).reset();
   make_dead_dir(inode);
   inode->touch(Inode::kTimeC);
-  dir->add_nlink(-1);
-  dir->touch(Inode::kTimeMC);
+  dir->add_nlink(-1, Inode::kTimeMC);
   return {};
 }
 
