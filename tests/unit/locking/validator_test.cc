@@ -72,17 +72,17 @@ TEST_F(ValidatorTest, LongerCycleIsFound) {
   EXPECT_EQ(violation_count(), 1u);
 }
 
+// Takes `first`, then `second`, and releases both.
+void nest(Mutex& first, Mutex& second) {
+  MutexGuard g1(first);
+  MutexGuard g2(second);
+}
+
 TEST_F(ValidatorTest, ResetForgetsTheGraph) {
   Mutex a(class_a()), b(class_b());
-  {
-    MutexGuard ga(a);
-    MutexGuard gb(b);
-  }
+  nest(a, b);
   reset_validator();
-  {
-    MutexGuard gb(b);
-    MutexGuard ga(a);
-  }
+  nest(b, a);
   EXPECT_EQ(violation_count(), 0u);
 }
 
@@ -90,20 +90,11 @@ TEST_F(ValidatorTest, ResetForgetsTheGraph) {
 // a -> b would otherwise hide the cycle against the new edge b -> a.
 TEST_F(ValidatorTest, ResetEmptiesTheChainCache) {
   Mutex a(class_a()), b(class_b());
-  for (int i = 0; i < 2; ++i) {  // the second pass hits the cache
-    MutexGuard ga(a);
-    MutexGuard gb(b);
-  }
+  for (int i = 0; i < 2; ++i) nest(a, b);  // the second pass hits the cache
   reset_validator();
-  {
-    MutexGuard gb(b);
-    MutexGuard ga(a);
-  }
+  nest(b, a);
   EXPECT_EQ(violation_count(), 0u);
-  {
-    MutexGuard ga(a);
-    MutexGuard gb(b);
-  }
+  nest(a, b);
   EXPECT_EQ(count_kind(ViolationKind::kOrderCycle), 1u);
 }
 
