@@ -55,8 +55,7 @@ TEST_F(Lifecycle, SigkillOfAProcessBlockedInSetlkwIsPrompt) {
     _exit(0);
   }
   // The waiter's SETLKW is in flight in the daemon once stats say so.
-  const std::string blocked = "inflight: setlk pid=" + std::to_string(waiter) + "\n";
-  ASSERT_TRUE(eventually([&] { return ctl("stats").out.find(blocked) != std::string::npos; }));
+  ASSERT_TRUE(wait_inflight("setlk", waiter));
   ASSERT_EQ(kill(waiter, SIGKILL), 0);
   int st = 0;
   ASSERT_EQ(waitpid(waiter, &st, 0), waiter);  // the watchdog bounds "promptly"
@@ -81,9 +80,9 @@ TEST_F(Lifecycle, SigkillOfAProcessBlockedInSetlkwIsPrompt) {
   EXPECT_NE(stats.out.find("setlk"), std::string::npos);
 }
 
-// Holds a write lock on `file` in this process and starts a child whose F_SETLKW waits for
-// it inside lockfs; returns the child once the daemon lists its request as in flight.
-pid_t start_blocked_setlkw(MountTest& t, const std::string& file, int* holder_fd,
+// Holds a write lock on `file` in this process and starts a child whose F_SETLKW will wait
+// for it inside lockfs (wait_inflight tells when it does); -1 if the lock cannot be taken.
+pid_t start_blocked_setlkw(const std::string& file, int* holder_fd,
                            bool catch_sigusr1) {
   *holder_fd = open(file.c_str(), O_RDWR);
   struct flock lk {};
@@ -111,10 +110,9 @@ pid_t start_blocked_setlkw(MountTest& t, const std::string& file, int* holder_fd
 TEST_F(Lifecycle, SignalledSetlkwReturnsEintr) {
   ASSERT_TRUE(write_file(path("f"), "x"));
   int fd = -1;
-  pid_t waiter = start_blocked_setlkw(*this, path("f"), &fd, true);
+  pid_t waiter = start_blocked_setlkw(path("f"), &fd, true);
   ASSERT_GT(waiter, 0);
-  const std::string blocked = "inflight: setlk pid=" + std::to_string(waiter) + "\n";
-  ASSERT_TRUE(eventually([&] { return ctl("stats").out.find(blocked) != std::string::npos; }));
+  ASSERT_TRUE(wait_inflight("setlk", waiter));
   ASSERT_EQ(kill(waiter, SIGUSR1), 0);
   int st = 0;
   ASSERT_EQ(waitpid(waiter, &st, 0), waiter);
@@ -129,10 +127,9 @@ TEST_F(Lifecycle, SignalledSetlkwReturnsEintr) {
 TEST_F(Lifecycle, AbortedConnectionEndsWaitsAndTheDaemonExits) {
   ASSERT_TRUE(write_file(path("f"), "x"));
   int fd = -1;
-  pid_t waiter = start_blocked_setlkw(*this, path("f"), &fd, false);
+  pid_t waiter = start_blocked_setlkw(path("f"), &fd, false);
   ASSERT_GT(waiter, 0);
-  const std::string blocked = "inflight: setlk pid=" + std::to_string(waiter) + "\n";
-  ASSERT_TRUE(eventually([&] { return ctl("stats").out.find(blocked) != std::string::npos; }));
+  ASSERT_TRUE(wait_inflight("setlk", waiter));
   // umount -f: the kernel's umount_begin aborts the connection (failing every pending
   // request and closing /dev/fuse) even though the busy mount itself stays.
   umount2(mnt_.c_str(), MNT_FORCE);
@@ -154,10 +151,9 @@ TEST_F(Lifecycle, AbortedConnectionEndsWaitsAndTheDaemonExits) {
 TEST_F(Lifecycle, SigtermStopsTheDaemonAndFailsWaitersWithEnotconn) {
   ASSERT_TRUE(write_file(path("f"), "x"));
   int fd = -1;
-  pid_t waiter = start_blocked_setlkw(*this, path("f"), &fd, false);
+  pid_t waiter = start_blocked_setlkw(path("f"), &fd, false);
   ASSERT_GT(waiter, 0);
-  const std::string blocked = "inflight: setlk pid=" + std::to_string(waiter) + "\n";
-  ASSERT_TRUE(eventually([&] { return ctl("stats").out.find(blocked) != std::string::npos; }));
+  ASSERT_TRUE(wait_inflight("setlk", waiter));
   ASSERT_EQ(kill(daemon_, SIGTERM), 0);
   int wst = 0;
   ASSERT_EQ(waitpid(waiter, &wst, 0), waiter);

@@ -240,6 +240,16 @@ class MountTest : public ::testing::Test {
 
   std::string path(const std::string& rel) const { return mnt_ + "/" + rel; }
   Cmd ctl(const std::string& args) { return sh(kBin + "/lockfs-ctl " + quote(mnt_) + " " + args); }
+  // True once `lockfs-ctl stats` lists a request `op` of process `pid` in flight (within ~10 s;
+  // the watchdog bounds the test anyway).
+  bool wait_inflight(const std::string& op, pid_t pid) {
+    const std::string line = "inflight: " + op + " pid=" + std::to_string(pid) + "\n";
+    for (int i = 0; i < 1000; i++) {
+      if (ctl("stats").out.find(line) != std::string::npos) return true;
+      usleep(10000);
+    }
+    return false;
+  }
   // A shell command run inside the mount point.
   Cmd in_mnt(const std::string& cmd) { return sh("cd " + quote(mnt_) + " && " + cmd); }
 
