@@ -12,22 +12,17 @@
 #include "locking/rwsem.h"
 #include "locking/task.h"
 #include "locking/validator.h"
-#include "tests/unit/mm/mm_test_util.h"
+#include "tests/unit/mm/file_fixture.h"
 
 namespace lockfs::core {
 namespace {
 
 using locking::WriteGuard;
 
-class AddressSpaceTest : public ::testing::Test {
+class AddressSpaceTest : public test::FileFixture {
  protected:
   static constexpr uint64_t kPages = 64;
-  AddressSpaceTest()
-      : mm_(kPages * kPageSize),
-        budget_(kPages),
-        i_rwsem_(test::host_class(), 7),
-        as_(std::make_unique<AddressSpace>(mm_, budget_, i_rwsem_, 7)) {}
-  ~AddressSpaceTest() override { as_.reset(); }
+  AddressSpaceTest() : FileFixture(kPages, 1, 7) {}
 
   Result<size_t> write(uint64_t pos, const std::string& s) {
     WriteGuard g(i_rwsem_);
@@ -59,11 +54,6 @@ class AddressSpaceTest : public ::testing::Test {
     return as_->zero_range(off, len);
   }
 
-  test::StrictValidator strict_;
-  Mm mm_;
-  PageBudget budget_;
-  locking::RwSemaphore i_rwsem_;
-  std::unique_ptr<AddressSpace> as_;
   uint64_t size_ = 0;
 };
 

@@ -14,37 +14,22 @@
 #include "locking/rwsem.h"
 #include "locking/sync_point.h"
 #include "locking/task.h"
-#include "tests/unit/mm/mm_test_util.h"
+#include "tests/unit/mm/file_fixture.h"
 
 namespace lockfs::core {
 namespace {
 
 using locking::WriteGuard;
 
-class FaultTest : public ::testing::Test {
+class FaultTest : public test::FileFixture {
  protected:
   static constexpr uint64_t kPages = 32;
-  FaultTest()
-      : mm_(kPages * 4 * kPageSize),
-        budget_(kPages * 4),
-        i_rwsem_(test::host_class(), 9),
-        as_(std::make_unique<AddressSpace>(mm_, budget_, i_rwsem_, 9)) {}
-  ~FaultTest() override {
-    if (map_) {
-      EXPECT_TRUE(mm_.munmap(map_, kPages * kPageSize).ok());
-    }
-    as_.reset();
-  }
+  FaultTest() : FileFixture(kPages, 4, 9) {}
   void fill(uint64_t pages) {
     std::string data(pages * kPageSize, '\0');
     for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i / kPageSize + 1);
     WriteGuard g(i_rwsem_);
     ASSERT_EQ(*as_->write(0, std::span<const char>(data.data(), data.size())), data.size());
-  }
-  void map_all(uint32_t prot = kVmRead | kVmWrite) {
-    auto a = mm_.mmap_file(as_->vm_object(), 0, kPages * kPageSize, prot);
-    ASSERT_TRUE(a.ok()) << a.error();
-    map_ = *a;
   }
   Result<size_t> mread(uint64_t off, std::string* out, size_t len) {
     out->assign(len, '?');
@@ -54,12 +39,6 @@ class FaultTest : public ::testing::Test {
     return mm_.access_write(map_ + off, std::span<const char>(s.data(), s.size()));
   }
 
-  test::StrictValidator strict_;
-  Mm mm_;
-  PageBudget budget_;
-  locking::RwSemaphore i_rwsem_;
-  std::unique_ptr<AddressSpace> as_;
-  uint64_t map_ = 0;
 };
 
 TEST_F(FaultTest, MappedReadSeesFileAndUsesVmaLock) {

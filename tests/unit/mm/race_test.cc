@@ -11,27 +11,17 @@
 #include "core/mm/mm.h"
 #include "core/pagecache/address_space.h"
 #include "locking/rwsem.h"
-#include "tests/unit/mm/mm_test_util.h"
+#include "tests/unit/mm/file_fixture.h"
 
 namespace lockfs::core {
 namespace {
 
 using locking::WriteGuard;
 
-class RaceTest : public ::testing::Test {
+class RaceTest : public test::FileFixture {
  protected:
   static constexpr uint64_t kPages = 16;
-  RaceTest()
-      : mm_(4 * kPages * kPageSize),
-        budget_(4 * kPages),
-        i_rwsem_(test::host_class(), 3),
-        as_(std::make_unique<AddressSpace>(mm_, budget_, i_rwsem_, 3)) {}
-  ~RaceTest() override {
-    if (map_) {
-      EXPECT_TRUE(mm_.munmap(map_, kPages * kPageSize).ok());
-    }
-    as_.reset();
-  }
+  RaceTest() : FileFixture(kPages, 4, 3) {}
   void write_gen(char gen) {
     const std::string data(kPages * kPageSize, gen);
     WriteGuard g(i_rwsem_);
@@ -44,18 +34,7 @@ class RaceTest : public ::testing::Test {
     // Nothing may be left past EOF, even with faults racing (they recheck under the lock).
     EXPECT_LE(as_->nr_pages(), (n + kPageSize - 1) / kPageSize);
   }
-  void map_all() {
-    auto a = mm_.mmap_file(as_->vm_object(), 0, kPages * kPageSize, kVmRead | kVmWrite);
-    ASSERT_TRUE(a.ok());
-    map_ = *a;
-  }
 
-  test::StrictValidator strict_;
-  Mm mm_;
-  PageBudget budget_;
-  locking::RwSemaphore i_rwsem_;
-  std::unique_ptr<AddressSpace> as_;
-  uint64_t map_ = 0;
 };
 
 TEST_F(RaceTest, TruncateRacingMappedReads) {
