@@ -34,7 +34,47 @@ bool eventually(Pred pred, int tries = 1000) {
   return pred();
 }
 
-using Lifecycle = MountTest;
+// Holds a write lock on `file` in this process and starts a child whose F_SETLKW will wait
+// for it inside lockfs (wait_inflight tells when it does); -1 if the lock cannot be taken.
+pid_t start_blocked_setlkw(const std::string& file, int* holder_fd,
+                           bool catch_sigusr1) {
+  *holder_fd = open(file.c_str(), O_RDWR);
+  struct flock lk {};
+  lk.l_type = F_WRLCK;
+  lk.l_whence = SEEK_SET;
+  if (*holder_fd < 0 || fcntl(*holder_fd, F_SETLK, &lk) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (catch_sigusr1) {
+      struct sigaction sa {};
+      sa.sa_handler = [](int) {};
+      sa.sa_flags = 0;  // no SA_RESTART: the interrupted fcntl returns EINTR
+      sigaction(SIGUSR1, &sa, nullptr);
+    }
+    int cfd = open(file.c_str(), O_RDWR);
+    struct flock w {};
+    w.l_type = F_WRLCK;
+    w.l_whence = SEEK_SET;
+    int rc = fcntl(cfd, F_SETLKW, &w);
+    _exit(rc == -1 ? (errno == EINTR ? 42 : errno) : 0);  // 42: EINTR, else the errno
+  }
+  return pid;
+}
+
+class Lifecycle : public MountTest {
+ protected:
+  // Writes "f", holds a write lock on it (holder_fd_) and returns once waiter_'s F_SETLKW
+  // waits for it inside lockfs.
+  void block_a_setlkw_waiter(bool catch_sigusr1) {
+    ASSERT_TRUE(write_file(path("f"), "x"));
+    waiter_ = start_blocked_setlkw(path("f"), &holder_fd_, catch_sigusr1);
+    ASSERT_GT(waiter_, 0);
+    ASSERT_TRUE(wait_inflight("setlk", waiter_));
+  }
+
+  pid_t waiter_ = -1;
+  int holder_fd_ = -1;
+};
 
 TEST_F(Lifecycle, SigkillOfAProcessBlockedInSetlkwIsPrompt) {
   ASSERT_TRUE(write_file(path("f"), "x"));
@@ -80,39 +120,11 @@ TEST_F(Lifecycle, SigkillOfAProcessBlockedInSetlkwIsPrompt) {
   EXPECT_NE(stats.out.find("setlk"), std::string::npos);
 }
 
-// Holds a write lock on `file` in this process and starts a child whose F_SETLKW will wait
-// for it inside lockfs (wait_inflight tells when it does); -1 if the lock cannot be taken.
-pid_t start_blocked_setlkw(const std::string& file, int* holder_fd,
-                           bool catch_sigusr1) {
-  *holder_fd = open(file.c_str(), O_RDWR);
-  struct flock lk {};
-  lk.l_type = F_WRLCK;
-  lk.l_whence = SEEK_SET;
-  if (*holder_fd < 0 || fcntl(*holder_fd, F_SETLK, &lk) != 0) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (catch_sigusr1) {
-      struct sigaction sa {};
-      sa.sa_handler = [](int) {};
-      sa.sa_flags = 0;  // no SA_RESTART: the interrupted fcntl returns EINTR
-      sigaction(SIGUSR1, &sa, nullptr);
-    }
-    int cfd = open(file.c_str(), O_RDWR);
-    struct flock w {};
-    w.l_type = F_WRLCK;
-    w.l_whence = SEEK_SET;
-    int rc = fcntl(cfd, F_SETLKW, &w);
-    _exit(rc == -1 ? (errno == EINTR ? 42 : errno) : 0);  // 42: EINTR, else the errno
-  }
-  return pid;
-}
 
 TEST_F(Lifecycle, SignalledSetlkwReturnsEintr) {
-  ASSERT_TRUE(write_file(path("f"), "x"));
-  int fd = -1;
-  pid_t waiter = start_blocked_setlkw(path("f"), &fd, true);
-  ASSERT_GT(waiter, 0);
-  ASSERT_TRUE(wait_inflight("setlk", waiter));
+  ASSERT_NO_FATAL_FAILURE(block_a_setlkw_waiter(true));
+  const pid_t waiter = waiter_;
+  const int fd = holder_fd_;
   ASSERT_EQ(kill(waiter, SIGUSR1), 0);
   int st = 0;
   ASSERT_EQ(waitpid(waiter, &st, 0), waiter);
@@ -125,11 +137,9 @@ TEST_F(Lifecycle, SignalledSetlkwReturnsEintr) {
 }
 
 TEST_F(Lifecycle, AbortedConnectionEndsWaitsAndTheDaemonExits) {
-  ASSERT_TRUE(write_file(path("f"), "x"));
-  int fd = -1;
-  pid_t waiter = start_blocked_setlkw(path("f"), &fd, false);
-  ASSERT_GT(waiter, 0);
-  ASSERT_TRUE(wait_inflight("setlk", waiter));
+  ASSERT_NO_FATAL_FAILURE(block_a_setlkw_waiter(false));
+  const pid_t waiter = waiter_;
+  const int fd = holder_fd_;
   // umount -f: the kernel's umount_begin aborts the connection (failing every pending
   // request and closing /dev/fuse) even though the busy mount itself stays.
   umount2(mnt_.c_str(), MNT_FORCE);
@@ -149,11 +159,9 @@ TEST_F(Lifecycle, AbortedConnectionEndsWaitsAndTheDaemonExits) {
 }
 
 TEST_F(Lifecycle, SigtermStopsTheDaemonAndFailsWaitersWithEnotconn) {
-  ASSERT_TRUE(write_file(path("f"), "x"));
-  int fd = -1;
-  pid_t waiter = start_blocked_setlkw(path("f"), &fd, false);
-  ASSERT_GT(waiter, 0);
-  ASSERT_TRUE(wait_inflight("setlk", waiter));
+  ASSERT_NO_FATAL_FAILURE(block_a_setlkw_waiter(false));
+  const pid_t waiter = waiter_;
+  const int fd = holder_fd_;
   ASSERT_EQ(kill(daemon_, SIGTERM), 0);
   int wst = 0;
   ASSERT_EQ(waitpid(waiter, &wst, 0), waiter);
