@@ -12,6 +12,7 @@
 
 #include "locking/check.h"
 #include "locking/internal/runtime.h"
+#include "locking/internal/wait_table.h"
 #include "locking/wait_queue.h"
 
 namespace lockfs::locking {
@@ -19,13 +20,8 @@ namespace lockfs::locking {
 using internal::instrumented;
 
 namespace {
-constexpr size_t kFolioWaitTableBits = 8;
-WaitQueue g_folio_wait_table[1u << kFolioWaitTableBits];
-
-WaitQueue& folio_waitqueue(const void* folio) {
-  const uint64_t h = reinterpret_cast<uintptr_t>(folio) * 0x9E3779B97F4A7C15ull;
-  return g_folio_wait_table[h >> (64 - kFolioWaitTableBits)];
-}
+// folio_waitqueue: the same hashed table the sleeping locks park on.
+WaitQueue& folio_waitqueue(const void* folio) { return internal::lock_waitqueue(folio); }
 }  // namespace
 
 FolioFlags::FolioFlags(const LockClass& cls, uint64_t ino, uint64_t index)

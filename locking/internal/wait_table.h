@@ -1,6 +1,6 @@
-// Hashed wait queues for the sleeping locks (RwSemaphore, Mutex): a lock carries no queue of
-// its own; its sleepers park on the queue its address hashes to, as with the kernel's bit-wait
-// tables. Internal to locking/ (tests may use it to find locks that share a queue).
+// Hashed wait queues for the sleeping locks (RwSemaphore, Mutex, the folio lock and writeback
+// waits of FolioFlags): a lock carries no queue of its own; its sleepers park on the queue its
+// address hashes to, as with the kernel's bit-wait and folio-wait tables. Internal to locking/ (tests may use it to find locks that share a queue).
 #pragma once
 
 #include "locking/wait_queue.h"
