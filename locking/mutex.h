@@ -39,8 +39,9 @@ class LOCKFS_CAPABILITY("mutex") Mutex {
   int lock_slow(bool killable);
 };
 
-// Thread safety: as Mutex. Waiting spins; a sleeping wait while any SpinLock is held is a
-// validator violation (the kernel's "sleeping function called from invalid context").
+// Thread safety: as Mutex. A sleeping wait while any SpinLock is held is a validator
+// violation (the kernel's "sleeping function called from invalid context"). Waiting for one
+// spins briefly and then sleeps on a futex: unlike the kernel's, our holder can be preempted.
 class LOCKFS_CAPABILITY("spinlock") SpinLock {
  public:
   explicit SpinLock(const LockClass& cls, uint64_t object = 0, uint64_t aux = 0);
@@ -52,15 +53,18 @@ class LOCKFS_CAPABILITY("spinlock") SpinLock {
   void unlock() LOCKFS_RELEASE();
   void assert_held() const LOCKFS_ASSERT_CAPABILITY(this);
   void assert_not_held() const;
-  bool is_locked() const { return locked_.load(std::memory_order_relaxed); }
+  bool is_locked() const { return state_.load(std::memory_order_relaxed) != kFree; }
   void set_object(uint64_t object, uint64_t aux = 0) { map_.object = object; map_.aux = aux; }
   const LockMap& map() const { return map_; }
 
  private:
+  static constexpr uint32_t kFree = 0, kHeld = 1, kContended = 2;  // kContended: may have sleepers
+  static constexpr unsigned kSpinsBeforeSleep = 100;
   LockMap map_;
-  std::atomic<bool> locked_{false};
+  std::atomic<uint32_t> state_{kFree};
 
   bool trylock_fast();
+  void lock_slow();
 };
 
 class LOCKFS_SCOPED_CAPABILITY MutexGuard {

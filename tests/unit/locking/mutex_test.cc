@@ -1,6 +1,10 @@
 // Mutex and SpinLock: exclusion, trylock, killable waits, held-stack bookkeeping.
 #include "locking/mutex.h"
 
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -94,6 +98,57 @@ TEST_F(MutexTest, SpinLockExcludesAcrossThreads) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(counter, 6000);
+  EXPECT_FALSE(l.is_locked());
+}
+
+// Our holder can be preempted, so a waiter must not burn its CPU until the holder runs
+// again: it spins briefly, then sleeps on the lock word until the unlock wakes it. The
+// waiter's CPU time over a 200 ms hold is what tells (a spinning or yielding waiter uses
+// most of it).
+TEST_F(MutexTest, SpinLockWaiterSleepsWhileTheHolderIsAway) {
+  SpinLock l(class_spin());
+  l.lock();
+  std::atomic<bool> got{false};
+  std::atomic<int64_t> cpu_ns{-1};
+  std::thread waiter([&] {
+    auto thread_cpu_ns = [] {
+      struct timespec ts;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+    };
+    const int64_t t0 = thread_cpu_ns();
+    l.lock();
+    cpu_ns = thread_cpu_ns() - t0;
+    got = true;
+    l.unlock();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(got.load());
+  l.unlock();
+  waiter.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_GE(cpu_ns.load(), 0);
+  EXPECT_LT(cpu_ns.load(), 20 * 1000 * 1000) << "the waiter spun instead of sleeping";
+  EXPECT_FALSE(l.is_locked());
+  EXPECT_EQ(violation_count(), 0u);
+}
+
+// Many waiters, some asleep: every unlock that leaves sleepers wakes one; none is lost.
+TEST_F(MutexTest, SpinLockWakesEverySleeper) {
+  SpinLock l(class_spin());
+  int counter = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 300; ++i) {
+        SpinGuard g(l);
+        ++counter;
+        if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, 1800);
   EXPECT_FALSE(l.is_locked());
 }
 
