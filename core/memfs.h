@@ -88,6 +88,12 @@ Result<size_t> read_iter(File* f, uint64_t pos, std::span<char> buf);
 // ->write_iter: takes i_rwsem exclusive itself (generic_file_write_iter's inode_lock);
 // O_APPEND writes at i_size. -EFBIG past kMaxFileSize, -ENOSPC, -EINTR.
 Result<size_t> write_iter(File* f, uint64_t pos, std::span<const char> data);
+// A write the FUSE client's page cache sends back (FUSE_WRITE_CACHE: a shared mapping's
+// dirty pages, or the writeback cache). Inside i_size it is stored as ->page_mkwrite stores:
+// invalidate_lock shared and folio locks, no i_rwsem, so writebacks of different pages run
+// in parallel; mtime and ctime move, suid/sgid stay. Past i_size (writeback cache only) it
+// takes i_rwsem exclusive and grows the file. Errors as write_iter.
+Result<size_t> write_cached(File* f, uint64_t pos, std::span<const char> data);
 // ->llseek: SEEK_SET/SEEK_END/SEEK_DATA/SEEK_HOLE (takes i_rwsem itself, as shmem does).
 Result<int64_t> llseek(File* f, int64_t off, int whence);
 // ->fallocate: takes i_rwsem exclusive, and invalidate_lock exclusive to punch or zero.

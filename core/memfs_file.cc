@@ -2,6 +2,7 @@
 #include <linux/falloc.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "core/memfs.h"
@@ -21,19 +22,23 @@ const Contract& cx(const Inode* i) { return contract_of(i->i_sb); }
 // file_remove_privs + file_update_time for a data change that ended at `end` (0: grows
 // nothing), with i_size grown to `end` -- one i_lock section for all of it. The fault path's
 // view of i_size (SIGBUS past it) follows. Locking: i_rwsem exclusive.
-void file_modified(Inode* inode, uint64_t end = 0) LOCKFS_REQUIRES(inode->i_rwsem) {
+enum class Privs { kKill, kKeep };
+void file_modified(Inode* inode, uint64_t end = 0,
+                   Privs privs = Privs::kKill) LOCKFS_REQUIRES(inode->i_rwsem) {
   const struct timespec now = current_time();
   uint64_t size;
   {
     locking::SpinGuard g(inode->i_lock);
     if (end > inode->i_attr.size) inode->i_attr.size = end;
     size = inode->i_attr.size;
-    const mode_t m = mode_after_write(inode->i_attr.mode);
-    if (m != inode->i_attr.mode) {
-      inode->i_attr.mode = m;
-      inode->publish_perm_locked();
+    if (privs == Privs::kKill) {
+      const mode_t m = mode_after_write(inode->i_attr.mode);
+      if (m != inode->i_attr.mode) {
+        inode->i_attr.mode = m;
+        inode->publish_perm_locked();
+      }
+      inode->kill_priv_locked();
     }
-    inode->kill_priv_locked();
     inode->i_attr.mtime = inode->i_attr.ctime = now;
   }
   if (end != 0) inode->i_mapping->i_size_write(size);
@@ -114,6 +119,26 @@ Result<size_t> write_iter(File* f, uint64_t pos, std::span<const char> data) {
   if (*n > 0) {
     file_modified(inode, pos + *n);
   }
+  return n;
+}
+
+Result<size_t> write_cached(File* f, uint64_t pos, std::span<const char> data) {
+  Inode* inode = f->f_inode;
+  if (!inode->is_reg()) return err(-EINVAL);
+  AddressSpace* m = inode->i_mapping.get();
+  if (std::optional<Result<size_t>> n = m->write_cached(pos, data)) {
+    // file_update_time, as ->page_mkwrite does; suid/sgid stay (the client clears them
+    // through a write with FUSE_WRITE_KILL_SUIDGID or a setattr, not through its cache).
+    if (n->ok() && **n > 0) inode->touch(Inode::kTimeMC);
+    return *n;
+  }
+  // Past i_size: only the writeback cache extends a file this way, and i_size moves under
+  // i_rwsem.
+  locking::WriteGuard lock(inode->i_rwsem);
+  if (pos >= kMaxFileSize) return err(-EFBIG);
+  data = data.first(std::min<uint64_t>(data.size(), kMaxFileSize - pos));
+  Result<size_t> n = m->write(pos, data);
+  if (n.ok() && *n > 0) file_modified(inode, pos + *n, Privs::kKeep);
   return n;
 }
 

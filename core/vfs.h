@@ -131,6 +131,9 @@ class Vfs {
   Result<CreateOut> tmpfile(Ino parent, mode_t mode, int flags);
   Result<size_t> read(File* f, uint64_t off, std::span<char> buf);
   Result<size_t> write(File* f, uint64_t off, std::span<const char> data);
+  // A write the client's page cache sends back (FUSE_WRITE_CACHE): traced as op
+  // "writepage"; takes invalidate_lock shared instead of i_rwsem (memfs::write_cached).
+  Result<size_t> write_cached(File* f, uint64_t off, std::span<const char> data);
   // Drops the POSIX locks `lock_owner` holds on the file (close(2) of one descriptor).
   Result<void> flush(File* f, uint64_t lock_owner);
   // Last close of the open file; frees `f` (and drops its flock locks).

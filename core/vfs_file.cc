@@ -190,6 +190,19 @@ Result<size_t> Vfs::write(File* f, uint64_t off, std::span<const char> data) {
   return traced(op, memfs::write_iter(f, off, data));
 }
 
+// The client's writeback of pages it holds (FUSE_WRITE_CACHE) -- for our page cache, the
+// store ->page_mkwrite allows: no lock on entry; the method takes invalidate_lock shared and
+// folio locks, and i_rwsem only to grow the file. The checks are vfs_write's.
+Result<size_t> Vfs::write_cached(File* f, uint64_t off, std::span<const char> data) {
+  OpScope op("writepage");
+  if (f->f_inode->is_dir()) return err(-EISDIR);
+  if (!f->writable()) return err(-EBADF);
+  const unsigned fl = f->f_inode->perm_attr().flags;
+  if (fl & kFlagImmutable) return err(-EPERM);
+  if ((fl & kFlagAppend) && !f->append()) return err(-EPERM);
+  return traced(op, memfs::write_cached(f, off, data));
+}
+
 // vfs flush (filp_close) — row file_operations.flush: no lock. Drops the owner's POSIX locks.
 Result<void> Vfs::flush(File* f, uint64_t lock_owner) {
   OpScope op("flush");

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "locking/result.h"
@@ -57,6 +58,14 @@ class AddressSpace {
   // Returns bytes written; a short count when the budget runs out after some progress,
   // -ENOSPC when nothing could be written, -EINTR when killed before any progress.
   Result<size_t> write(uint64_t pos, std::span<const char> data);
+
+  // A write of data the FUSE client's page cache held (FUSE_WRITE_CACHE: a store through a
+  // shared mapping written back, or the writeback cache). Serialised as ->page_mkwrite is:
+  // takes invalidate_lock shared (killable) and each folio's lock, not i_rwsem. It never moves
+  // i_size: nullopt (nothing written) when the range ends past i_size, and the caller writes
+  // it with write() under i_rwsem instead. Errors and short counts as write().
+  // Locking: none required.
+  std::optional<Result<size_t>> write_cached(uint64_t pos, std::span<const char> data);
 
   // truncate_pagecache: drops folios wholly past new_size (invalidate_folio/release_folio with
   // the folio locked, launder_folio first if dirty) and zeroes the tail of the partial one.

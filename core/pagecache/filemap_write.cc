@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include <unistd.h>
 
@@ -64,33 +65,42 @@ bool write_fresh_page(AddressSpace::Impl& m, uint64_t index, const char* src) {
 }
 }  // namespace
 
-// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked by write_begin and unlocked by
-// write_end in the same iteration; the analysis cannot follow the FolioRef.
-// A write killed after its windows were mapped gives the unused pages' charge back at once;
+// How a store into the cache is serialised, and so which steps it runs per folio.
+enum class StoreKind {
+  // generic_perform_write under i_rwsem exclusive: ->write_begin / copy / ->write_end.
+  kWriteIter,
+  // Data the FUSE client's own page cache wrote back (a store through a shared mapping, or
+  // the writeback cache): the steps ->page_mkwrite's text gives, invalidate_lock shared
+  // against truncate / hole punch / copy_file_range and the folio locked while it is filled
+  // and dirtied. Never past i_size, so i_rwsem (which guards i_size) is not needed.
+  kMkwrite,
+};
+
+// Copies data into the folios of [pos, pos + data.size()), allocating absent ones.
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked (write_begin / lock_for_store) and
+// unlocked (write_end / store_end) in the same iteration; the analysis cannot follow the
+// FolioRef.
+// A store killed after its windows were mapped gives the unused pages' charge back at once;
 // their windows (address space only: no memory is ever touched through them) stay until a
-// truncate, punch or eviction of that range unmaps them — unmapping them here would race a
-// fault allocating the same page, which only invalidate_lock (not held here) excludes.
-Result<size_t> AddressSpace::write(uint64_t pos,
-                                   std::span<const char> data) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  host_rwsem_.assert_held_exclusive();
-  if (data.empty()) return size_t{0};
-  if (pos + data.size() < pos || pos + data.size() > kMaxFilePages * kPageSize) {
-    return err(-EFBIG);
-  }
+// truncate, punch or eviction of that range unmaps them -- unmapping them here would race a
+// fault allocating the same page, which only invalidate_lock exclusive excludes.
+// Returns bytes stored; short when the budget runs out after some progress, -ENOSPC when
+// nothing could be stored, -EINTR when killed before any progress.
+static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span<const char> data,
+                                  StoreKind kind) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const uint64_t end = pos + data.size();
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (end - 1) / kPageSize;
-  Impl& m = impl();
-  // Charge the pages to allocate before allocating any; the write stops short at the first
+  // Charge the pages to allocate before allocating any; the store stops short at the first
   // page the budget cannot cover (a second walk, only when the budget runs out).
-  Impl::AbsentScan absent = m.scan_absent(first, last + 1, UINT64_MAX);
+  AddressSpace::Impl::AbsentScan absent = m.scan_absent(first, last + 1, UINT64_MAX);
   const uint64_t charged = m.charge_some(absent.count);
   if (charged < absent.count) absent = m.scan_absent(first, last + 1, charged);
   const uint64_t stop = absent.stop;
   if (stop == first) return err(-ENOSPC);
   PageAddrs addrs;
   if (Result<void> r = addrs.map(m, absent); !r) {
-    budget_.uncharge(charged);
+    m.budget().uncharge(charged);
     return err(r.error());
   }
   uint64_t used = 0;
@@ -105,7 +115,8 @@ Result<size_t> AddressSpace::write(uint64_t pos,
       mem = addrs[index - absent.first];
     }
     bool created = false;
-    auto f = m.write_begin(index, mem, off, n, &created);
+    auto f = kind == StoreKind::kWriteIter ? m.write_begin(index, mem, off, n, &created)
+                                           : m.lock_for_store(index, mem, off, n, &created);
     if (!f) {
       error = f.error();
       break;
@@ -117,19 +128,52 @@ Result<size_t> AddressSpace::write(uint64_t pos,
     if (!(created && n == kPageSize && write_fresh_page(m, index, data.data() + done))) {
       std::memcpy((*f)->data + off, data.data() + done, n);
     }
-    m.write_end(**f, off, n);
+    if (kind == StoreKind::kWriteIter) {
+      m.write_end(**f, off, n);
+    } else {
+      m.store_end(**f);
+    }
     done += n;
   }
   // Pages charged but not allocated (a fault allocated them first, or we were killed).
-  if (charged > used) budget_.uncharge(charged - used);
-  if (done > 0) {
-    uint64_t cur = fault_size_.load(std::memory_order_relaxed);
-    while (cur < pos + done &&
-           !fault_size_.compare_exchange_weak(cur, pos + done, std::memory_order_release)) {
-    }
-    return done;
-  }
+  if (charged > used) m.budget().uncharge(charged - used);
+  if (done > 0) return done;
   return err(error != 0 ? error : -ENOSPC);
+}
+
+static bool past_max_size(uint64_t pos, size_t len) {
+  return pos + len < pos || pos + len > kMaxFilePages * kPageSize;
+}
+
+Result<size_t> AddressSpace::write(uint64_t pos, std::span<const char> data) {
+  host_rwsem_.assert_held_exclusive();
+  if (data.empty()) return size_t{0};
+  if (past_max_size(pos, data.size())) return err(-EFBIG);
+  Result<size_t> done = store_pages(impl(), pos, data, StoreKind::kWriteIter);
+  if (done.ok()) {
+    uint64_t cur = fault_size_.load(std::memory_order_relaxed);
+    while (cur < pos + *done &&
+           !fault_size_.compare_exchange_weak(cur, pos + *done, std::memory_order_release)) {
+    }
+  }
+  return done;
+}
+
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: invalidate_lock is taken killable and released on every
+// path, in branches the analysis cannot pair.
+std::optional<Result<size_t>> AddressSpace::write_cached(
+    uint64_t pos, std::span<const char> data) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (data.empty()) return size_t{0};
+  if (past_max_size(pos, data.size())) return err(-EFBIG);
+  if (int rc = invalidate_lock.down_read_killable(); rc != 0) return err(rc);
+  // Under the lock: a truncate (exclusive) has either finished, size first, or not begun.
+  if (pos + data.size() > i_size_read()) {
+    invalidate_lock.up_read();
+    return std::nullopt;
+  }
+  Result<size_t> done = store_pages(impl(), pos, data, StoreKind::kMkwrite);
+  invalidate_lock.up_read();
+  return done;
 }
 
 // Makes [off, off+len) present with zeroed pages; all of them or none (-ENOSPC, -EINTR).

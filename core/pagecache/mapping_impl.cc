@@ -27,7 +27,7 @@ const locking::LockClass& folio_lock_class() {
 }
 
 AddressSpace::Impl::Impl(AddressSpace& a)
-    : as(a), vm_ops(*this), i_pages(i_pages_class()), fault_size(a.fault_size_) {
+    : as(a), vm_ops(*this), i_pages(i_pages_class(), a.ino_), fault_size(a.fault_size_) {
   obj.ops = &vm_ops;
   obj.id = a.ino_;
 }
@@ -158,6 +158,19 @@ void AddressSpace::Impl::read_folio(Folio& f) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size_t off, size_t len,
                                                  bool* created) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   stats.write_begin.fetch_add(1, std::memory_order_relaxed);
+  return lock_for_store(index, mem, off, len, created);
+}
+
+void AddressSpace::Impl::write_end(Folio& f, size_t off,
+                                   size_t len) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  stats.write_end.fetch_add(1, std::memory_order_relaxed);
+  store_end(f);
+}
+
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns the folio locked; store_end releases it.
+Result<FolioRef> AddressSpace::Impl::lock_for_store(uint64_t index, char* mem, size_t off,
+                                                    size_t len, bool* created)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   *created = false;
   for (;;) {
     FolioRef f = mem ? add_locked(index, mem, created) : find(index);
@@ -168,7 +181,7 @@ Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size
       if (off + len < kPageSize) std::memset(f->data + off + len, 0, kPageSize - off - len);
       return f;
     }
-    LOCKFS_CHECK(f != nullptr, "write_begin without memory for a new folio");
+    LOCKFS_CHECK(f != nullptr, "a store without memory for a new folio");
     if (int rc = f->flags.lock_killable(); rc != 0) return err(rc);
     if (!f->mapped.load(std::memory_order_acquire)) {  // truncated while we waited
       f->flags.unlock();
@@ -182,10 +195,8 @@ Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size
   }
 }
 
-void AddressSpace::Impl::write_end(Folio& f, size_t off,
-                                   size_t len) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+void AddressSpace::Impl::store_end(Folio& f) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   f.flags.assert_locked();
-  stats.write_end.fetch_add(1, std::memory_order_relaxed);
   f.flags.set_uptodate();
   dirty_folio(f);
   f.flags.unlock();

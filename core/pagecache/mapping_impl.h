@@ -87,6 +87,12 @@ struct AddressSpace::Impl {
   // or finds the one there.
   Result<FolioRef> write_begin(uint64_t index, char* mem, size_t off, size_t len, bool* created);
   void write_end(Folio& f, size_t off, size_t len);  // uptodate, dirty, unlocks
+  // The same two steps for a store that is not a ->write_begin/->write_end pair (row
+  // write_begin wants i_rwsem): the folio locked as ->page_mkwrite returns it; then
+  // uptodate, dirty and unlocked.
+  Result<FolioRef> lock_for_store(uint64_t index, char* mem, size_t off, size_t len,
+                                  bool* created);
+  void store_end(Folio& f);
   void dirty_folio(Folio& f);
   void invalidate_folio(Folio& f, size_t off, size_t len);
   bool release_folio(Folio& f);

@@ -1,7 +1,8 @@
 // Regular-file I/O on open files.
 //   open/create  Replies: open | create | err.  Calls Vfs::open / Vfs::create (fi->fh = File*).
 //   read         Replies: buf | err.            Calls Vfs::read.
-//   write(_buf)  Replies: write | err.          Calls Vfs::write.
+//   write(_buf)  Replies: write | err.          Calls Vfs::write, or Vfs::write_cached for
+//                                               the kernel's writeback (FUSE_WRITE_CACHE).
 //   flush        Replies: err (0 = ok).         Calls Vfs::flush (drops the owner's POSIX locks).
 //   release      Replies: err (0 = ok).         Calls Vfs::release (frees the File).
 //   fsync        Replies: err (0 = ok).         Calls Vfs::fsync.
@@ -69,10 +70,13 @@ Result<Bytes> read(Request& r, fuse_ino_t ino, size_t size, off_t off, fuse_file
 
 Result<Written> write(Request& r, fuse_ino_t ino, const char* buf, size_t size, off_t off,
                       fuse_file_info* fi) {
-  SPDLOG_LOGGER_DEBUG(fs_log(), "write ino={} size={} off={}", ino, size, off);
+  SPDLOG_LOGGER_DEBUG(fs_log(), "write ino={} size={} off={} cache={}", ino, size, off,
+                      fi->writepage);
   if (off < 0) return err(-EINVAL);
-  auto n = r.vfs().write(file_of(fi), static_cast<uint64_t>(off),
-                         std::span<const char>(buf, size));
+  // FUSE_WRITE_CACHE (fi->writepage): the kernel writes back pages of its own cache.
+  const std::span<const char> data(buf, size);
+  auto n = fi->writepage ? r.vfs().write_cached(file_of(fi), static_cast<uint64_t>(off), data)
+                         : r.vfs().write(file_of(fi), static_cast<uint64_t>(off), data);
   if (!n.ok()) return err(n.error());
   return Written{*n};
 }

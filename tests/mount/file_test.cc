@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <sstream>
 #include <random>
 #include <string>
 
@@ -199,6 +200,53 @@ TEST_F(File, SharedMmapWritesReachTheFile) {
   std::string back = read_file(path("m"));
   ASSERT_EQ(back.size(), 8192u);
   EXPECT_EQ(back.substr(5000, 6), "mapped");
+}
+
+// The kernel writes a shared mapping's dirty pages back with FUSE_WRITE_CACHE. lockfs stores
+// them as ->page_mkwrite does (op "writepage": invalidate_lock shared, no i_rwsem), and, as
+// on any Linux filesystem, a store through a mapping keeps the file's suid bit.
+TEST_F(File, SharedMmapWritebackIsAPageMkwriteStore) {
+  const std::string f = path("wb");
+  int fd = open(f.c_str(), O_RDWR | O_CREAT, 0755);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 3 * 4096), 0);
+  ASSERT_EQ(fchmod(fd, 04755), 0);
+  ASSERT_EQ(ctl("reset").status, 0);
+  void* p = mmap(nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  memcpy(static_cast<char*>(p) + 4096 + 10, "stored", 6);
+  ASSERT_EQ(msync(p, 3 * 4096, MS_SYNC), 0);
+  munmap(p, 3 * 4096);
+  close(fd);
+
+  Cmd trace = ctl("trace --format=text");
+  ASSERT_EQ(trace.status, 0);
+  int writepages = 0;
+  bool shared_invalidate = false;
+  std::istringstream lines(trace.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" op=writepage ") == std::string::npos) continue;
+    if (line.find("op-begin") != std::string::npos) ++writepages;
+    EXPECT_EQ(line.find("i_rwsem"), std::string::npos) << line;
+    if (line.find("acquire invalidate_lock") != std::string::npos &&
+        line.find("mode=shared") != std::string::npos) {
+      shared_invalidate = true;
+    }
+  }
+  EXPECT_GE(writepages, 1) << trace.out;
+  EXPECT_TRUE(shared_invalidate) << trace.out;
+
+  // The daemon has the bytes: O_DIRECT reads bypass the kernel's page cache.
+  fd = open(f.c_str(), O_RDONLY | O_DIRECT);
+  ASSERT_GE(fd, 0);
+  char buf[16] = {};
+  ASSERT_EQ(pread(fd, buf, 6, 4096 + 10), 6);
+  EXPECT_EQ(std::string(buf, 6), "stored");
+  close(fd);
+  // And it kept S_ISUID: ask the daemon, not the attribute cache.
+  struct statx stx {};
+  ASSERT_EQ(statx(AT_FDCWD, f.c_str(), AT_STATX_FORCE_SYNC, STATX_MODE, &stx), 0);
+  EXPECT_EQ(stx.stx_mode & 07777, 04755);
 }
 
 TEST_F(File, PollSaysReady) {

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "core/vfs.h"
 #include "tests/support/core_fixture.h"
@@ -238,6 +240,138 @@ TEST_F(FileTest, CopyFileRangeLocksDestination) {
   EXPECT_EQ(vfs->copy_file_range(a, 0, b, 0, 5, 1).error(), -EINVAL);
   ASSERT_TRUE(vfs->release(a).ok());
   ASSERT_TRUE(vfs->release(b).ok());
+}
+
+// The client's writeback (FUSE_WRITE_CACHE) inside i_size is a ->page_mkwrite store:
+// invalidate_lock shared, no i_rwsem; times move, suid/sgid stay (file_update_time only).
+TEST_F(FileTest, WritebackStoreTakesInvalidateLockSharedNotIRwsem) {
+  File* f = create("f", O_RDWR, 06777);
+  const core::Ino ino = core::file_ino(f);
+  put(f, 0, std::string(2 * 4096, 'a'));
+  ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetMode, .mode = 06777}, nullptr).ok());
+  ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetMtime, .mtime = {1, 0}}, nullptr).ok());
+  auto ev = record_locks([&] {
+    AsUser user(1000, 1000);  // not CAP_FSETID: a write(2) by this user would drop the bits
+    auto r = vfs->write_cached(f, 4000, std::span<const char>("xyz", 3));
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(*r, 3u);
+  });
+  ASSERT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "invalidate_lock");
+  EXPECT_EQ(ev[0].mode, Mode::kShared);
+  EXPECT_EQ(get(f, 3999, 5), "axyza");
+  const struct stat st = stat_of(ino);
+  EXPECT_EQ(st.st_size, 2 * 4096);
+  EXPECT_EQ(st.st_mode & 07777, 06777u);
+  EXPECT_GT(st.st_mtime, 1);
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+// A hole inside i_size gets a page, as a fault on it would.
+TEST_F(FileTest, WritebackStoreFillsAHoleInsideSize) {
+  File* f = create("f");
+  const core::Ino ino = core::file_ino(f);
+  ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetSize, .size = 4 * 4096}, nullptr).ok());
+  EXPECT_EQ(stat_of(ino).st_blocks, 0);
+  const std::string page(4096, 'p');
+  auto r = vfs->write_cached(f, 2 * 4096, std::span<const char>(page.data(), page.size()));
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(*r, 4096u);
+  EXPECT_EQ(stat_of(ino).st_blocks, 8);
+  EXPECT_EQ(get(f, 2 * 4096 - 1, 2), std::string("\0p", 2));
+  EXPECT_EQ(*vfs->lseek(f, 0, SEEK_DATA), 2 * 4096);
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+// Past i_size (only the writeback cache sends that) the file grows, under i_rwsem.
+TEST_F(FileTest, WritebackStorePastSizeGrowsUnderIRwsem) {
+  File* f = create("f", O_RDWR, 06777);
+  const core::Ino ino = core::file_ino(f);
+  ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetMode, .mode = 06777}, nullptr).ok());
+  put(f, 0, "abc");
+  ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetMode, .mode = 06777}, nullptr).ok());
+  auto ev = record_locks([&] {
+    AsUser user(1000, 1000);
+    auto r = vfs->write_cached(f, 2, std::span<const char>("XYZ", 3));
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(*r, 3u);
+  });
+  ASSERT_EQ(ev.size(), 2u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "invalidate_lock");  // tried the store first: past i_size
+  EXPECT_EQ(ev[1].cls, "i_rwsem(reg)");
+  EXPECT_EQ(ev[1].mode, Mode::kExclusive);
+  EXPECT_EQ(get(f, 0, 10), "abXYZ");
+  EXPECT_EQ(stat_of(ino).st_size, 5);
+  EXPECT_EQ(stat_of(ino).st_mode & 07777, 06777u);
+  EXPECT_EQ(vfs->write_cached(f, uint64_t{1} << 41, std::span<const char>("x", 1)).error(),
+            -EFBIG);
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+// Writeback stores racing truncates: none may leave a page past i_size (its check of i_size
+// and its allocation happen under invalidate_lock, which truncate takes exclusive), and each
+// page holds one store's bytes or zeros. Each round ends with a shrink while the stores run,
+// then parks them and checks.
+TEST_F(FileTest, WritebackStoresRacingTruncateLeaveNoPagePastEof) {
+  File* f = create("f");
+  const core::Ino ino = core::file_ino(f);
+  constexpr uint64_t kPages = 16;
+  std::atomic<bool> stop{false}, park{false};
+  std::atomic<int> parked{0};
+  auto writer = [&](unsigned seed) {
+    const std::string page(4096, 'x');
+    for (unsigned i = 0; !stop.load(); ++i) {
+      if (park.load()) {
+        parked.fetch_add(1);
+        while (park.load() && !stop.load()) std::this_thread::yield();
+        parked.fetch_sub(1);
+        continue;
+      }
+      const uint64_t index = (i * 7 + seed) % kPages;
+      (void)vfs->write_cached(f, index * 4096, std::span<const char>(page.data(), page.size()));
+    }
+  };
+  std::thread a(writer, 1), b(writer, 2);
+  for (int round = 0; round < 600 && !HasFailure(); ++round) {
+    for (int i = 0; i < 10; ++i) {
+      const uint64_t size = (i % 2) ? (i % 5) * 4096 : kPages * 4096;
+      ASSERT_TRUE(vfs->setattr(ino, {.valid = core::kSetSize, .size = size}, nullptr).ok());
+    }
+    park = true;
+    while (parked.load() < 2) std::this_thread::yield();
+    const struct stat st = stat_of(ino);
+    const uint64_t pages_in_size = (uint64_t(st.st_size) + 4095) / 4096;
+    EXPECT_LE(uint64_t(st.st_blocks) / 8, pages_in_size) << "round " << round;
+    const std::string all = get(f, 0, st.st_size);
+    ASSERT_EQ(all.size(), uint64_t(st.st_size));
+    for (uint64_t p = 0; p < pages_in_size; ++p) {
+      const std::string pg = all.substr(p * 4096, 4096);
+      EXPECT_TRUE(pg.find_first_not_of('x') == std::string::npos ||
+                  pg.find_first_not_of('\0') == std::string::npos)
+          << "page " << p << " mixes stores and zeros";
+    }
+    park = false;
+  }
+  stop = true;
+  a.join();
+  b.join();
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
+// vfs_write's checks apply to the writeback too.
+TEST_F(FileTest, WritebackStoreChecksTheFile) {
+  File* f = create("f");
+  put(f, 0, "abc");
+  const core::Ino ino = core::file_ino(f);
+  auto ro = vfs->open(ino, O_RDONLY);
+  ASSERT_TRUE(ro.ok());
+  EXPECT_EQ(vfs->write_cached(*ro, 0, std::span<const char>("x", 1)).error(), -EBADF);
+  ASSERT_TRUE(vfs->fileattr_set(ino, core::kFlagImmutable).ok());
+  EXPECT_EQ(vfs->write_cached(f, 0, std::span<const char>("x", 1)).error(), -EPERM);
+  ASSERT_TRUE(vfs->fileattr_set(ino, 0).ok());
+  EXPECT_EQ(get(f, 0, 3), "abc");
+  ASSERT_TRUE(vfs->release(*ro).ok());
+  ASSERT_TRUE(vfs->release(f).ok());
 }
 
 TEST_F(FileTest, TmpfileCanBeLinkedUnlessExcl) {
