@@ -241,6 +241,7 @@ Result<std::string> CtlServer::start(const std::string& canonical_mountpoint) {
     close(fd);
     return err(-e);
   }
+  if (lstat(path_.c_str(), &st) == 0) socket_id_ = {st.st_dev, st.st_ino};
   listen_fd_ = fd;
   thread_ = std::thread([this] { run(); });
   return path_;
@@ -252,7 +253,12 @@ void CtlServer::stop() {
   thread_.join();
   close(listen_fd_);
   listen_fd_ = -1;
-  unlink(path_.c_str());
+  // Only our own socket: a new daemon on the same mount point (mounted as soon as we were
+  // unmounted) may already have replaced it with its own.
+  struct stat st;
+  if (lstat(path_.c_str(), &st) == 0 && socket_id_ == std::pair{st.st_dev, st.st_ino}) {
+    unlink(path_.c_str());
+  }
 }
 
 void CtlServer::run() {

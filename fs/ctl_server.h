@@ -4,11 +4,14 @@
 // exited (unmount), it kills the waits of every request still in flight.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <functional>
 #include <ostream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fs/daemon.h"
@@ -46,6 +49,7 @@ class CtlServer {
   Daemon& d_;
   int listen_fd_ = -1;
   std::string path_;
+  std::pair<dev_t, ino_t> socket_id_{};  // the socket file we bound (stop() unlinks only it)
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

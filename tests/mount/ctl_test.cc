@@ -112,6 +112,24 @@ TEST_F(Ctl, GivesUpOnASilentDaemon) {
   EXPECT_EQ(ctl("stats").status, 0) << "the daemon answers again once it runs";
 }
 
+TEST_F(Ctl, ALateExitLeavesTheNextDaemonsSocket) {
+  // Unmounted while stopped, the old daemon only exits after a new one has mounted the same
+  // mount point (and bound the same socket path): it must remove its own socket, not the
+  // new daemon's.
+  const pid_t old = daemon_;
+  ASSERT_EQ(kill(old, SIGSTOP), 0);
+  Cmd u = sh("fusermount3 -u " + quote(mnt_));
+  ASSERT_EQ(u.status, 0) << u.out;
+  daemon_ = -1;
+  ASSERT_NO_FATAL_FAILURE(start_daemon());
+  ASSERT_EQ(kill(old, SIGCONT), 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(old, &st, 0), old);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(log_);
+  Cmd c = ctl("stats");
+  EXPECT_EQ(c.status, 0) << c.out;
+}
+
 TEST_F(Ctl, TraceFileWrittenAtUnmount) {
   // Remount with trace_file: the first mount is unmounted cleanly first.
   ASSERT_EQ(unmount(), 0) << read_file(log_);
