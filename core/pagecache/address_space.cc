@@ -103,12 +103,22 @@ Result<size_t> AddressSpace::read(uint64_t pos, std::span<char> out,
   Impl* m = impl_if();
   size_t done = 0;
   int error = 0;
+  // Folios are looked up kReadBatch at a time, one i_pages section per batch.
+  FolioRef batch[Impl::kReadBatch];
+  uint64_t batch_first = 0;
+  size_t batch_len = 0;
   while (done < len) {
     const uint64_t at = pos + done;
     const uint64_t index = at / kPageSize;
     const size_t off = at % kPageSize;
     const size_t n = std::min<size_t>(len - done, kPageSize - off);
-    FolioRef f = m ? m->find(index) : nullptr;
+    if (m && index >= batch_first + batch_len) {
+      for (size_t i = 0; i < batch_len; ++i) batch[i] = nullptr;
+      batch_first = index;
+      batch_len = std::min<uint64_t>(Impl::kReadBatch, (pos + len - 1) / kPageSize - index + 1);
+      m->find_batch(batch_first, batch_len, batch);
+    }
+    FolioRef f = m ? std::move(batch[index - batch_first]) : nullptr;
     if (!f) {
       std::memset(out.data() + done, 0, n);  // a hole
     } else {

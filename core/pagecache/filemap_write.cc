@@ -5,7 +5,11 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <utility>
 
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/pagecache/address_space.h"
@@ -58,6 +62,24 @@ class PageAddrs {
   uint64_t skip_ = 0;
 };
 
+// Makes pages first..first+n-1 zero and present in the memfd, their windows (mems[i]) mapped
+// writable: one punch (they must read as zeros whatever the memfd held) and one
+// MADV_POPULATE_WRITE per run of adjacent windows, instead of a fault and a memset per page.
+// False (nothing promised; the caller zeroes through the windows) if the kernel refuses.
+bool populate_zeroed(AddressSpace::Impl& m, uint64_t first, char* const* mems, size_t n) {
+  if (::fallocate(m.obj.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(first * kPageSize), static_cast<off_t>(n * kPageSize)) != 0) {
+    return false;
+  }
+  for (size_t i = 0; i < n;) {
+    size_t run = 1;
+    while (i + run < n && mems[i + run] == mems[i] + run * kPageSize) ++run;
+    if (::madvise(mems[i], run * kPageSize, MADV_POPULATE_WRITE) != 0) return false;
+    i += run;
+  }
+  return true;
+}
+
 // Fills page `index` of the memfd from src; false (the caller copies instead) if it cannot.
 bool write_fresh_page(AddressSpace::Impl& m, uint64_t index, const char* src) {
   const off_t at = static_cast<off_t>(index * kPageSize);
@@ -77,9 +99,9 @@ enum class StoreKind {
 };
 
 // Copies data into the folios of [pos, pos + data.size()), allocating absent ones.
-// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked (write_begin / lock_for_store) and
-// unlocked (write_end / store_end) in the same iteration; the analysis cannot follow the
-// FolioRef.
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked (write_begin / lock_for_store /
+// begin_new) and unlocked (write_end / store_end) in the same iteration; the analysis cannot
+// follow the FolioRef.
 // A store killed after its windows were mapped gives the unused pages' charge back at once;
 // their windows (address space only: no memory is ever touched through them) stay until a
 // truncate, punch or eviction of that range unmaps them -- unmapping them here would race a
@@ -106,34 +128,72 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
   uint64_t used = 0;
   size_t done = 0;
   int error = 0;
-  for (uint64_t index = first; index < stop; ++index) {
-    const uint64_t page_pos = index * kPageSize;
-    const size_t off = index == first ? pos % kPageSize : 0;
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(kPageSize - off, end - page_pos - off));
-    char* mem = nullptr;
-    if (absent.count && index >= absent.first && index <= absent.last) {
-      mem = addrs[index - absent.first];
-    }
-    bool created = false;
-    auto f = kind == StoreKind::kWriteIter ? m.write_begin(index, mem, off, n, &created)
-                                           : m.lock_for_store(index, mem, off, n, &created);
-    if (!f) {
-      error = f.error();
-      break;
-    }
-    if (created) ++used;
+  // Copies the store's bytes for page `index` into the locked folio f and unlocks it.
+  auto fill = [&](uint64_t index, Folio& f, size_t off, size_t n, bool created) {
     // A whole new page goes in with pwrite(2) on the memfd: shmem fills a fresh page without
     // zeroing it first and without the page fault a store through the window would take
     // (together a third of a sequential write's cost). The window sees the same page.
     if (!(created && n == kPageSize && write_fresh_page(m, index, data.data() + done))) {
-      std::memcpy((*f)->data + off, data.data() + done, n);
+      std::memcpy(f.data + off, data.data() + done, n);
     }
     if (kind == StoreKind::kWriteIter) {
-      m.write_end(**f, off, n);
+      m.write_end(f, off, n);
     } else {
-      m.store_end(**f);
+      m.store_end(f);
     }
     done += n;
+  };
+  auto mem_of = [&](uint64_t index) -> char* {
+    const bool in_span = absent.count && index >= absent.first && index <= absent.last;
+    return in_span ? addrs[index - absent.first] : nullptr;
+  };
+  auto span_of = [&](uint64_t index) {
+    const size_t off = index == first ? pos % kPageSize : 0;
+    return std::pair{off, static_cast<size_t>(std::min<uint64_t>(
+                              kPageSize - off, end - index * kPageSize - off))};
+  };
+  constexpr size_t kBatch = AddressSpace::Impl::kReadBatch;
+  uint64_t index = first;
+  while (index < stop) {
+    // A run of absent pages goes in with one i_pages section; nothing in it can wait (no
+    // folio in it is anyone else's), so a kill never leaves part of it unused.
+    char* mems[kBatch];
+    size_t run = 0;
+    while (run < kBatch && index + run < stop && (mems[run] = mem_of(index + run))) ++run;
+    FolioRef fresh[kBatch];
+    const size_t added = run ? m.add_new_batch(index, run, mems, fresh) : 0;
+    for (size_t i = 0; i < added; ++i, ++index) {
+      const auto [off, n] = span_of(index);
+      m.begin_new(*fresh[i], off, n, kind == StoreKind::kWriteIter);
+      ++used;
+      fill(index, *fresh[i], off, n, true);
+    }
+    if (added > 0) continue;
+    // Present pages (or one a fault added meanwhile): each lock is a killable wait. A run of
+    // pages present at the scan is looked up with one i_pages section.
+    FolioRef found[kBatch];
+    size_t present = 0;
+    while (present < kBatch && index + present < stop && !mem_of(index + present)) ++present;
+    if (present > 0) m.find_batch(index, present, found);
+    const size_t count = std::max<size_t>(present, 1);
+    for (size_t i = 0; i < count && error == 0; ++i, ++index) {
+      const auto [off, n] = span_of(index);
+      bool created = false;
+      Result<FolioRef> f =
+          found[i] ? m.lock_found(std::move(found[i]), off, n, kind == StoreKind::kWriteIter)
+                   : err(-ENOENT);
+      if (!f && f.error() == -ENOENT) {  // not found after all: look it up alone
+        f = kind == StoreKind::kWriteIter ? m.write_begin(index, mem_of(index), off, n, &created)
+                                          : m.lock_for_store(index, mem_of(index), off, n, &created);
+      }
+      if (!f) {
+        error = f.error();
+        break;
+      }
+      if (created) ++used;
+      fill(index, **f, off, n, created);
+    }
+    if (error != 0) break;
   }
   // Pages charged but not allocated (a fault allocated them first, or we were killed).
   if (charged > used) m.budget().uncharge(charged - used);
@@ -192,15 +252,28 @@ static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len
     return err(r.error());
   }
   uint64_t used = 0;
-  for (uint64_t index = absent.first; absent.count && index <= absent.last; ++index) {
-    bool created = false;
-    FolioRef f = m.add_locked(index, addrs[index - absent.first], &created);
-    if (!created) continue;  // present from the start, or a fault got there first
-    ++used;
-    std::memset(f->data, 0, kPageSize);
-    f->flags.set_uptodate();
-    if (zero) m.dirty_folio(*f);
-    f->flags.unlock();
+  constexpr size_t kBatch = AddressSpace::Impl::kReadBatch;
+  for (uint64_t index = absent.first; absent.count && index <= absent.last;) {
+    char* mems[kBatch];
+    const size_t run = static_cast<size_t>(std::min<uint64_t>(kBatch, absent.last + 1 - index));
+    for (size_t i = 0; i < run; ++i) mems[i] = addrs[index + i - absent.first];
+    FolioRef fresh[kBatch];
+    const size_t added = m.add_new_batch(index, run, mems, fresh);
+    if (added == 0) {  // present from the start, or a fault got there first
+      ++index;
+      continue;
+    }
+    const bool zeroed = populate_zeroed(m, index, mems, added);
+    for (size_t i = 0; i < added; ++i) {
+      Folio& f = *fresh[i];
+      f.flags.lock_published();
+      if (!zeroed) std::memset(f.data, 0, kPageSize);
+      f.flags.set_uptodate();
+      if (zero) m.dirty_folio(f);
+      f.flags.unlock();
+    }
+    used += added;
+    index += added;
   }
   if (used < absent.count) m.budget().uncharge(absent.count - used);
   if (zero) {

@@ -68,6 +68,16 @@ FolioRef AddressSpace::Impl::find(uint64_t index) {
   return FolioRef::adopt(f);
 }
 
+void AddressSpace::Impl::find_batch(uint64_t first, size_t n, FolioRef* out) {
+  LOCKFS_CHECK(n <= kReadBatch, "read batch too large");
+  locking::SpinGuard g(i_pages);
+  pages.for_each(first, first + n, [&](uint64_t index, Folio* f) {
+    f->get();
+    out[index - first] = FolioRef::adopt(f);
+    return true;
+  });
+}
+
 FolioRef AddressSpace::Impl::find_next(uint64_t first, uint64_t end) {
   locking::SpinGuard g(i_pages);
   Folio* f = pages.find_next(first, end);
@@ -132,6 +142,55 @@ FolioRef AddressSpace::Impl::add_locked(uint64_t index, char* mem,
   return FolioRef::adopt(f);
 }
 
+size_t AddressSpace::Impl::add_new_batch(uint64_t first, size_t n, char* const* mems,
+                                         FolioRef* out) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  LOCKFS_CHECK(n <= kReadBatch, "store batch too large");
+  Folio* fresh[kReadBatch];
+  size_t made = 0;
+  for (; made < n && mems[made]; ++made) {
+    fresh[made] = new Folio(as.ino_, first + made, mems[made]);
+    fresh[made]->flags.set_locked_unpublished();
+    fresh[made]->get();  // the index's reference
+  }
+  size_t added = 0;
+  {
+    locking::SpinGuard g(i_pages);
+    while (added < made && !pages.insert_if_absent(first + added, fresh[added])) ++added;
+  }
+  for (size_t i = added; i < made; ++i) {  // never visible to anyone
+    fresh[i]->flags.clear_locked_unpublished();
+    delete fresh[i];
+  }
+  for (size_t i = 0; i < added; ++i) out[i] = FolioRef::adopt(fresh[i]);
+  nr.fetch_add(added, std::memory_order_relaxed);
+  return added;
+}
+
+void AddressSpace::Impl::begin_new(Folio& f, size_t off, size_t len,
+                                   bool write_begin) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (write_begin) stats.write_begin.fetch_add(1, std::memory_order_relaxed);
+  f.flags.lock_published();
+  zero_outside(f, off, len);
+}
+
+Result<FolioRef> AddressSpace::Impl::lock_found(FolioRef f, size_t off, size_t len,
+                                                bool write_begin)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (write_begin) stats.write_begin.fetch_add(1, std::memory_order_relaxed);
+  if (int rc = f->flags.lock_killable(); rc != 0) return err(rc);
+  if (!f->mapped.load(std::memory_order_acquire)) {
+    f->flags.unlock();
+    return err(-ENOENT);
+  }
+  if (!f->flags.uptodate()) zero_outside(*f, off, len);
+  return f;
+}
+
+void AddressSpace::Impl::zero_outside(Folio& f, size_t off, size_t len) {
+  if (off > 0) std::memset(f.data, 0, off);
+  if (off + len < kPageSize) std::memset(f.data + off + len, 0, kPageSize - off - len);
+}
+
 void AddressSpace::Impl::remove_locked(Folio& f) {
   f.flags.assert_locked();
   {
@@ -177,8 +236,7 @@ Result<FolioRef> AddressSpace::Impl::lock_for_store(uint64_t index, char* mem, s
     if (*created) {
       // Fresh memory is zero already; zero the rest anyway so the folio can be uptodate
       // after the copy whatever the memfd held (simple_write_begin's zeroing).
-      if (off > 0) std::memset(f->data, 0, off);
-      if (off + len < kPageSize) std::memset(f->data + off + len, 0, kPageSize - off - len);
+      zero_outside(*f, off, len);
       return f;
     }
     LOCKFS_CHECK(f != nullptr, "a store without memory for a new folio");
@@ -187,10 +245,7 @@ Result<FolioRef> AddressSpace::Impl::lock_for_store(uint64_t index, char* mem, s
       f->flags.unlock();
       continue;
     }
-    if (!f->flags.uptodate()) {
-      if (off > 0) std::memset(f->data, 0, off);
-      if (off + len < kPageSize) std::memset(f->data + off + len, 0, kPageSize - off - len);
-    }
+    if (!f->flags.uptodate()) zero_outside(*f, off, len);
     return f;
   }
 }

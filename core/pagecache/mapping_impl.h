@@ -66,6 +66,10 @@ struct AddressSpace::Impl {
   // --- the index
   FolioRef find(uint64_t index);  // filemap_get_folio (a reference, not locked)
   FolioRef find_next(uint64_t first, uint64_t end);  // the first present in [first, end)
+  // filemap_get_read_batch: references to the folios of [first, first + n) in one i_pages
+  // section, out[i] for page first + i (null: a hole). n <= kReadBatch.
+  static constexpr size_t kReadBatch = 32;
+  void find_batch(uint64_t first, size_t n, FolioRef* out);
   // The absent pages of [first, end), counting at most `limit` of them: how many were
   // counted, the first and last of those, and `stop`, the first absent page past them (end
   // when there is none). One walk of the index.
@@ -73,6 +77,13 @@ struct AddressSpace::Impl {
     uint64_t count, first, last, stop;
   };
   AbsentScan scan_absent(uint64_t first, uint64_t end, uint64_t limit);
+  // __filemap_add_folio for a run of absent pages: new folios for first, first + 1, ... with
+  // memory mems[i], added in one i_pages section and returned in out[], locked and not
+  // uptodate. Stops at the first page that is present after all (or has no mems[i]); returns
+  // how many it added (n <= kReadBatch). As with readahead's batch, the folios stay locked
+  // until the caller fills each in turn; their locks are reported taken (lock_published)
+  // when it does (begin_new).
+  size_t add_new_batch(uint64_t first, size_t n, char* const* mems, FolioRef* out);
   // Adds a new folio at index with memory `mem`, returned locked and not uptodate, unless one
   // is there already: then that one is returned (not locked) and *created is false.
   FolioRef add_locked(uint64_t index, char* mem, bool* created);
@@ -87,11 +98,19 @@ struct AddressSpace::Impl {
   // or finds the one there.
   Result<FolioRef> write_begin(uint64_t index, char* mem, size_t off, size_t len, bool* created);
   void write_end(Folio& f, size_t off, size_t len);  // uptodate, dirty, unlocks
+  // The first step of a store into a folio add_new_batch added: reports its lock and zeroes
+  // what the store will not cover. Counted as a write_begin when `write_begin` is set.
+  void begin_new(Folio& f, size_t off, size_t len, bool write_begin);
   // The same two steps for a store that is not a ->write_begin/->write_end pair (row
   // write_begin wants i_rwsem): the folio locked as ->page_mkwrite returns it; then
   // uptodate, dirty and unlocked.
   Result<FolioRef> lock_for_store(uint64_t index, char* mem, size_t off, size_t len,
                                   bool* created);
+  static void zero_outside(Folio& f, size_t off, size_t len);  // all but [off, off + len)
+  // lock_for_store for a folio find_batch returned: locks it (killable) and zeroes what the
+  // store will not cover if it is not uptodate; counted as a write_begin when `write_begin`
+  // is set. -ENOENT (unlocked) when it was truncated meanwhile: the caller looks again.
+  Result<FolioRef> lock_found(FolioRef f, size_t off, size_t len, bool write_begin);
   void store_end(Folio& f);
   void dirty_folio(Folio& f);
   void invalidate_folio(Folio& f, size_t off, size_t len);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "core/mm/mm.h"
 #include "locking/rwsem.h"
 #include "locking/task.h"
+#include "locking/tracer.h"
 #include "locking/validator.h"
 #include "tests/unit/mm/file_fixture.h"
 
@@ -70,6 +72,36 @@ TEST_F(AddressSpaceTest, WriteReadRoundTripAcrossPages) {
   auto st = as_->aops_stats();
   EXPECT_EQ(st.write_begin, 4u);
   EXPECT_EQ(st.write_end, 4u);
+}
+
+// As filemap_get_read_batch, reads and writes look pages up (and add new ones) many per
+// i_pages section, not one section per page: with tracing on, each section shows up twice.
+TEST_F(AddressSpaceTest, ReadsAndWritesTakeIPagesOncePerBatch) {
+  auto i_pages_sections = [](const std::function<void()>& fn) {
+    locking::trace_reset();
+    fn();
+    for (const locking::LockStat& st : locking::lock_stats()) {
+      if (std::string(st.name) == "i_pages") return st.acquisitions;
+    }
+    return uint64_t{0};
+  };
+  locking::tracer_enable(1 << 12);
+  const std::string all(kPages * kPageSize, 'b');
+  // New pages: one scan for the absent ones, then one section per 32 added.
+  EXPECT_EQ(i_pages_sections([&] { ASSERT_TRUE(write(0, all).ok()); }), 3u);
+  // Present pages: the scan, then one lookup per 32.
+  EXPECT_EQ(i_pages_sections([&] { ASSERT_TRUE(write(0, all).ok()); }), 3u);
+  EXPECT_EQ(i_pages_sections([&] { EXPECT_EQ(read(0, all.size()), all); }), 2u);
+  truncate(0);
+  EXPECT_EQ(i_pages_sections([&] {
+              WriteGuard g(i_rwsem_);
+              ASSERT_TRUE(as_->allocate(0, all.size()).ok());
+            }),
+            3u);
+  locking::tracer_disable();
+  size_ = all.size();
+  EXPECT_EQ(read(0, all.size()), std::string(all.size(), '\0'));
+  EXPECT_EQ(as_->nr_pages(), kPages);
 }
 
 TEST_F(AddressSpaceTest, SparseFileStaysSparse) {
