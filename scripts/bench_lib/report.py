@@ -2,7 +2,11 @@
 
 results[fs][row] is a list of rates (one per repetition) or a string (why it failed).
 A figure is the median of its repetitions. Ratios are rate(lockfs) / rate(peer), so
-above 1.0 means lockfs is faster.
+above 1.0 means lockfs is faster. A ratio is the median of the per-repetition ratios: each
+repetition runs a workload on every filesystem back to back, so each ratio compares runs
+seconds apart, and a slow minute of a shared machine (it happens: repetitions here differ by
+up to 200%) moves both sides of it instead of one median. With one repetition, or when the
+two filesystems do not have a figure for every repetition, it is the ratio of the medians.
 """
 import math
 import statistics
@@ -46,6 +50,10 @@ def human(x):
 
 
 def ratio(results, num, den, row):
+    xs, ys = results.get(num, {}).get(row), results.get(den, {}).get(row)
+    if (isinstance(xs, list) and isinstance(ys, list) and len(xs) == len(ys) > 1
+            and min(ys) > 0):
+        return statistics.median(x / y for x, y in zip(xs, ys))
     a, _ = figure(results, num, row)
     b, _ = figure(results, den, row)
     return a / b if a and b else None
