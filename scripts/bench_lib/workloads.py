@@ -39,7 +39,7 @@ QUICK = Sizes(meta_files=2000, readdir_entries=10000, readdir_reps=5, seq_mib=25
               mem_mib=256, reps=1, timeout=60)
 FULL = Sizes(meta_files=5000, readdir_entries=10000, readdir_reps=10, seq_mib=1024,
              rand_mib=256, fio_seconds=4, untar_files=4000, build_files=400, build_cc=4,
-             mem_files=100000, mem_mib=1024, reps=3, timeout=240)
+             mem_files=100000, mem_mib=1024, reps=5, timeout=240)
 # Checks the harness itself in seconds; the figures mean nothing.
 TINY = Sizes(meta_files=200, readdir_entries=1000, readdir_reps=2, seq_mib=8, rand_mib=8,
              fio_seconds=1, untar_files=200, build_files=20, build_cc=1, mem_files=2000,
