@@ -177,16 +177,22 @@ Result<size_t> Vfs::read(File* f, uint64_t off, std::span<char> buf) {
   return traced(op, memfs::read_iter(f, off, buf));
 }
 
+// vfs_write's checks before the method: 0 or -EISDIR, -EBADF, -EPERM (immutable, or an
+// append-only file not opened O_APPEND). IS_IMMUTABLE / IS_APPEND read i_flags without a lock.
+static int may_write(const File* f) {
+  if (f->f_inode->is_dir()) return -EISDIR;
+  if (!f->writable()) return -EBADF;
+  const unsigned fl = f->f_inode->perm_attr().flags;
+  if (fl & kFlagImmutable) return -EPERM;
+  if ((fl & kFlagAppend) && !f->append()) return -EPERM;
+  return 0;
+}
+
 // vfs_write — row file_operations.write_iter: no lock on entry; the method takes i_rwsem
-// exclusive (generic_file_write_iter). -EISDIR, -EBADF, -EPERM (immutable), -EFBIG, -ENOSPC.
+// exclusive (generic_file_write_iter). may_write's errors, -EFBIG, -ENOSPC.
 Result<size_t> Vfs::write(File* f, uint64_t off, std::span<const char> data) {
   OpScope op("write");
-  if (f->f_inode->is_dir()) return err(-EISDIR);
-  if (!f->writable()) return err(-EBADF);
-  // IS_IMMUTABLE / IS_APPEND read i_flags without a lock.
-  const unsigned fl = f->f_inode->perm_attr().flags;
-  if (fl & kFlagImmutable) return err(-EPERM);
-  if ((fl & kFlagAppend) && !f->append()) return err(-EPERM);
+  if (int rc = may_write(f)) return err(rc);
   return traced(op, memfs::write_iter(f, off, data));
 }
 
@@ -195,11 +201,7 @@ Result<size_t> Vfs::write(File* f, uint64_t off, std::span<const char> data) {
 // folio locks, and i_rwsem only to grow the file. The checks are vfs_write's.
 Result<size_t> Vfs::write_cached(File* f, uint64_t off, std::span<const char> data) {
   OpScope op("writepage");
-  if (f->f_inode->is_dir()) return err(-EISDIR);
-  if (!f->writable()) return err(-EBADF);
-  const unsigned fl = f->f_inode->perm_attr().flags;
-  if (fl & kFlagImmutable) return err(-EPERM);
-  if ((fl & kFlagAppend) && !f->append()) return err(-EPERM);
+  if (int rc = may_write(f)) return err(rc);
   return traced(op, memfs::write_cached(f, off, data));
 }
 

@@ -84,20 +84,30 @@ TEST_F(MutexTest, KillableSucceedsWithoutSignal) {
   m.unlock();
 }
 
-TEST_F(MutexTest, SpinLockExcludesAcrossThreads) {
-  SpinLock l(class_spin());
+// `nthreads` threads each take the lock `iters` times around a plain increment (TSan checks
+// the lock really orders them); with nap_every, every nap_every-th hold also sleeps 200 us,
+// so waiters pile up and go to sleep. Returns the count.
+int hammer(SpinLock& l, int nthreads, int iters, int nap_every = 0) {
   int counter = 0;
   std::vector<std::thread> threads;
-  for (int t = 0; t < 3; ++t) {
+  for (int t = 0; t < nthreads; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < 2000; ++i) {
+      for (int i = 0; i < iters; ++i) {
         SpinGuard g(l);
         ++counter;
+        if (nap_every && i % nap_every == 0) {
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
       }
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(counter, 6000);
+  return counter;
+}
+
+TEST_F(MutexTest, SpinLockExcludesAcrossThreads) {
+  SpinLock l(class_spin());
+  EXPECT_EQ(hammer(l, 3, 2000), 6000);
   EXPECT_FALSE(l.is_locked());
 }
 
@@ -136,19 +146,7 @@ TEST_F(MutexTest, SpinLockWaiterSleepsWhileTheHolderIsAway) {
 // Many waiters, some asleep: every unlock that leaves sleepers wakes one; none is lost.
 TEST_F(MutexTest, SpinLockWakesEverySleeper) {
   SpinLock l(class_spin());
-  int counter = 0;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 6; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < 300; ++i) {
-        SpinGuard g(l);
-        ++counter;
-        if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(counter, 1800);
+  EXPECT_EQ(hammer(l, 6, 300, 50), 1800);
   EXPECT_FALSE(l.is_locked());
 }
 
