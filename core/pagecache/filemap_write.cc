@@ -98,6 +98,43 @@ enum class StoreKind {
   kMkwrite,
 };
 
+// ->write_end, or its equivalent for a store: uptodate, dirty, unlocked.
+static void finish_store(AddressSpace::Impl& m, StoreKind kind, Folio& f, size_t off, size_t n) {
+  if (kind == StoreKind::kWriteIter) {
+    m.write_end(f, off, n);
+  } else {
+    m.store_end(f);
+  }
+}
+
+static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span<const char> data,
+                                  StoreKind kind, bool try_overwrite = true);
+
+// The common small overwrite (random writes, a mapping's writeback): every page is present
+// and `found` holds them, looked up in one i_pages section; no scan, charge or window. Locks
+// each in turn (killable). A page truncated meanwhile sends the rest down the general path.
+static Result<size_t> overwrite(AddressSpace::Impl& m, uint64_t pos, std::span<const char> data,
+                                StoreKind kind, FolioRef* found) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const uint64_t first = pos / kPageSize;
+  size_t done = 0;
+  for (uint64_t index = first; done < data.size(); ++index) {
+    const size_t off = index == first ? pos % kPageSize : 0;
+    const size_t n = std::min<size_t>(kPageSize - off, data.size() - done);
+    Result<FolioRef> f =
+        m.lock_found(std::move(found[index - first]), off, n, kind == StoreKind::kWriteIter);
+    if (!f && f.error() == -ENOENT) {
+      Result<size_t> rest = store_pages(m, pos + done, data.subspan(done), kind, false);
+      if (rest) return done + *rest;
+      return done > 0 ? Result<size_t>(done) : rest;
+    }
+    if (!f) return done > 0 ? Result<size_t>(done) : err(f.error());
+    std::memcpy((*f)->data + off, data.data() + done, n);
+    finish_store(m, kind, **f, off, n);
+    done += n;
+  }
+  return done;
+}
+
 // Copies data into the folios of [pos, pos + data.size()), allocating absent ones.
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked (write_begin / lock_for_store /
 // begin_new) and unlocked (write_end / store_end) in the same iteration; the analysis cannot
@@ -109,10 +146,20 @@ enum class StoreKind {
 // Returns bytes stored; short when the budget runs out after some progress, -ENOSPC when
 // nothing could be stored, -EINTR when killed before any progress.
 static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span<const char> data,
-                                  StoreKind kind) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+                                  StoreKind kind, bool try_overwrite)
+    LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const uint64_t end = pos + data.size();
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (end - 1) / kPageSize;
+  constexpr size_t kBatch = AddressSpace::Impl::kReadBatch;
+  if (try_overwrite && last - first < kBatch) {
+    FolioRef found[kBatch];
+    const size_t count = static_cast<size_t>(last - first + 1);
+    m.find_batch(first, count, found);
+    if (std::all_of(found, found + count, [](const FolioRef& f) { return bool(f); })) {
+      return overwrite(m, pos, data, kind, found);
+    }
+  }
   // Charge the pages to allocate before allocating any; the store stops short at the first
   // page the budget cannot cover (a second walk, only when the budget runs out).
   AddressSpace::Impl::AbsentScan absent = m.scan_absent(first, last + 1, UINT64_MAX);
@@ -136,11 +183,7 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
     if (!(created && n == kPageSize && write_fresh_page(m, index, data.data() + done))) {
       std::memcpy(f.data + off, data.data() + done, n);
     }
-    if (kind == StoreKind::kWriteIter) {
-      m.write_end(f, off, n);
-    } else {
-      m.store_end(f);
-    }
+    finish_store(m, kind, f, off, n);
     done += n;
   };
   auto mem_of = [&](uint64_t index) -> char* {
@@ -152,7 +195,6 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
     return std::pair{off, static_cast<size_t>(std::min<uint64_t>(
                               kPageSize - off, end - index * kPageSize - off))};
   };
-  constexpr size_t kBatch = AddressSpace::Impl::kReadBatch;
   uint64_t index = first;
   while (index < stop) {
     // A run of absent pages goes in with one i_pages section; nothing in it can wait (no

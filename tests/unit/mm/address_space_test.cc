@@ -91,6 +91,11 @@ TEST_F(AddressSpaceTest, ReadsAndWritesTakeIPagesOncePerBatch) {
   EXPECT_EQ(i_pages_sections([&] { ASSERT_TRUE(write(0, all).ok()); }), 3u);
   // Present pages: the scan, then one lookup per 32.
   EXPECT_EQ(i_pages_sections([&] { ASSERT_TRUE(write(0, all).ok()); }), 3u);
+  // A small overwrite (up to 32 pages, all present): the lookup alone.
+  const std::string some(8 * kPageSize + 100, 'c');
+  EXPECT_EQ(i_pages_sections([&] { ASSERT_TRUE(write(kPageSize - 50, some).ok()); }), 1u);
+  EXPECT_EQ(read(kPageSize - 51, some.size() + 2), "b" + some + "b");
+  ASSERT_TRUE(write(0, all).ok());
   EXPECT_EQ(i_pages_sections([&] { EXPECT_EQ(read(0, all.size()), all); }), 2u);
   truncate(0);
   EXPECT_EQ(i_pages_sections([&] {
