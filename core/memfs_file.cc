@@ -44,6 +44,12 @@ void file_modified(Inode* inode, uint64_t end = 0,
   if (end != 0) inode->i_mapping->i_size_write(size);
 }
 
+// generic_write_check_limits: a write starting below kMaxFileSize is cut short at it (one
+// starting at or past it is the caller's -EFBIG).
+std::span<const char> within_limit(uint64_t pos, std::span<const char> data) {
+  return data.first(std::min<uint64_t>(data.size(), kMaxFileSize - pos));
+}
+
 // relatime: atime moves when it is not newer than mtime/ctime, or a day old.
 void touch_atime(Inode* inode) {
   const struct timespec now = current_time();
@@ -111,10 +117,8 @@ Result<size_t> write_iter(File* f, uint64_t pos, std::span<const char> data) {
   locking::WriteGuard lock(inode->i_rwsem);  // generic_file_write_iter: inode_lock
   if (f->append()) pos = inode->size();
   if (data.empty()) return size_t{0};
-  // generic_write_check_limits: -EFBIG at the limit, a short write up to it.
   if (pos >= kMaxFileSize) return err(-EFBIG);
-  data = data.first(std::min<uint64_t>(data.size(), kMaxFileSize - pos));
-  Result<size_t> n = inode->i_mapping->write(pos, data);
+  Result<size_t> n = inode->i_mapping->write(pos, within_limit(pos, data));
   if (!n.ok()) return n;
   if (*n > 0) {
     file_modified(inode, pos + *n);
@@ -136,8 +140,7 @@ Result<size_t> write_cached(File* f, uint64_t pos, std::span<const char> data) {
   // i_rwsem.
   locking::WriteGuard lock(inode->i_rwsem);
   if (pos >= kMaxFileSize) return err(-EFBIG);
-  data = data.first(std::min<uint64_t>(data.size(), kMaxFileSize - pos));
-  Result<size_t> n = m->write(pos, data);
+  Result<size_t> n = m->write(pos, within_limit(pos, data));
   if (n.ok() && *n > 0) file_modified(inode, pos + *n, Privs::kKeep);
   return n;
 }

@@ -136,9 +136,9 @@ static Result<size_t> overwrite(AddressSpace::Impl& m, uint64_t pos, std::span<c
 }
 
 // Copies data into the folios of [pos, pos + data.size()), allocating absent ones.
-// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked (write_begin / lock_for_store /
-// begin_new) and unlocked (write_end / store_end) in the same iteration; the analysis cannot
-// follow the FolioRef.
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked (begin_new / lock_found /
+// lock_for_store) and unlocked (write_end / store_end) in the same iteration; the analysis
+// cannot follow the FolioRef.
 // A store killed after its windows were mapped gives the unused pages' charge back at once;
 // their windows (address space only: no memory is ever touched through them) stay until a
 // truncate, punch or eviction of that range unmaps them -- unmapping them here would race a
@@ -220,13 +220,13 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
     const size_t count = std::max<size_t>(present, 1);
     for (size_t i = 0; i < count && error == 0; ++i, ++index) {
       const auto [off, n] = span_of(index);
+      const bool write_begin = kind == StoreKind::kWriteIter;
+      const bool looked_up = found[i] != nullptr;
       bool created = false;
       Result<FolioRef> f =
-          found[i] ? m.lock_found(std::move(found[i]), off, n, kind == StoreKind::kWriteIter)
-                   : err(-ENOENT);
+          looked_up ? m.lock_found(std::move(found[i]), off, n, write_begin) : err(-ENOENT);
       if (!f && f.error() == -ENOENT) {  // not found after all: look it up alone
-        f = kind == StoreKind::kWriteIter ? m.write_begin(index, mem_of(index), off, n, &created)
-                                          : m.lock_for_store(index, mem_of(index), off, n, &created);
+        f = m.lock_for_store(index, mem_of(index), off, n, &created, write_begin && !looked_up);
       }
       if (!f) {
         error = f.error();

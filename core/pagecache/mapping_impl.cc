@@ -176,6 +176,7 @@ void AddressSpace::Impl::begin_new(Folio& f, size_t off, size_t len,
 Result<FolioRef> AddressSpace::Impl::lock_found(FolioRef f, size_t off, size_t len,
                                                 bool write_begin)
     LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  // Counted on entry: ->write_begin is running while it waits for the lock.
   if (write_begin) stats.write_begin.fetch_add(1, std::memory_order_relaxed);
   if (int rc = f->flags.lock_killable(); rc != 0) return err(rc);
   if (!f->mapped.load(std::memory_order_acquire)) {
@@ -212,24 +213,17 @@ void AddressSpace::Impl::read_folio(Folio& f) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   f.flags.unlock();
 }
 
-// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns the folio locked (row write_begin: "locks the
-// folio"); write_end releases it.
-Result<FolioRef> AddressSpace::Impl::write_begin(uint64_t index, char* mem, size_t off, size_t len,
-                                                 bool* created) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  stats.write_begin.fetch_add(1, std::memory_order_relaxed);
-  return lock_for_store(index, mem, off, len, created);
-}
-
 void AddressSpace::Impl::write_end(Folio& f, size_t off,
                                    size_t len) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   stats.write_end.fetch_add(1, std::memory_order_relaxed);
   store_end(f);
 }
 
-// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns the folio locked; store_end releases it.
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns the folio locked; write_end / store_end release it.
 Result<FolioRef> AddressSpace::Impl::lock_for_store(uint64_t index, char* mem, size_t off,
-                                                    size_t len, bool* created)
+                                                    size_t len, bool* created, bool write_begin)
     LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (write_begin) stats.write_begin.fetch_add(1, std::memory_order_relaxed);
   *created = false;
   for (;;) {
     FolioRef f = mem ? add_locked(index, mem, created) : find(index);
@@ -240,13 +234,9 @@ Result<FolioRef> AddressSpace::Impl::lock_for_store(uint64_t index, char* mem, s
       return f;
     }
     LOCKFS_CHECK(f != nullptr, "a store without memory for a new folio");
-    if (int rc = f->flags.lock_killable(); rc != 0) return err(rc);
-    if (!f->mapped.load(std::memory_order_acquire)) {  // truncated while we waited
-      f->flags.unlock();
-      continue;
-    }
-    if (!f->flags.uptodate()) zero_outside(*f, off, len);
-    return f;
+    Result<FolioRef> locked = lock_found(std::move(f), off, len, false);
+    if (locked || locked.error() != -ENOENT) return locked;
+    // Truncated while we waited: look again.
   }
 }
 

@@ -92,25 +92,22 @@ struct AddressSpace::Impl {
 
   // --- address_space_operations, each asserting its contract row's folio state.
   void read_folio(Folio& f);  // locked on entry; fills it, marks uptodate, unlocks
-  // Locks the folio of `index` (killable), creating it with memory `mem` when absent (then
-  // *created). Zeroes what the write will not cover on a folio that is not uptodate.
-  // With mem, the caller expects the page to be absent: one index walk inserts the new folio
-  // or finds the one there.
-  Result<FolioRef> write_begin(uint64_t index, char* mem, size_t off, size_t len, bool* created);
-  void write_end(Folio& f, size_t off, size_t len);  // uptodate, dirty, unlocks
-  // The first step of a store into a folio add_new_batch added: reports its lock and zeroes
-  // what the store will not cover. Counted as a write_begin when `write_begin` is set.
+  // The first step of every store into the cache, ->write_begin's for a write_iter (counted
+  // as a write_begin when `write_begin` is set) and the folio lock ->page_mkwrite returns
+  // with for the client's writeback (row write_begin wants i_rwsem, which that does not
+  // hold). Each returns the folio locked and zeroes what the store will not cover on a
+  // folio that is not uptodate; write_end / store_end finish it.
+  //   begin_new: a folio add_new_batch added (its lock is reported taken here).
+  //   lock_found: a folio find_batch returned; killable. -ENOENT (unlocked) when it was
+  //     truncated meanwhile: the caller looks again.
+  //   lock_for_store: the folio of `index`, created with memory `mem` when absent (then
+  //     *created; with mem, one index walk inserts it or finds the one there); killable.
   void begin_new(Folio& f, size_t off, size_t len, bool write_begin);
-  // The same two steps for a store that is not a ->write_begin/->write_end pair (row
-  // write_begin wants i_rwsem): the folio locked as ->page_mkwrite returns it; then
-  // uptodate, dirty and unlocked.
-  Result<FolioRef> lock_for_store(uint64_t index, char* mem, size_t off, size_t len,
-                                  bool* created);
-  static void zero_outside(Folio& f, size_t off, size_t len);  // all but [off, off + len)
-  // lock_for_store for a folio find_batch returned: locks it (killable) and zeroes what the
-  // store will not cover if it is not uptodate; counted as a write_begin when `write_begin`
-  // is set. -ENOENT (unlocked) when it was truncated meanwhile: the caller looks again.
   Result<FolioRef> lock_found(FolioRef f, size_t off, size_t len, bool write_begin);
+  Result<FolioRef> lock_for_store(uint64_t index, char* mem, size_t off, size_t len,
+                                  bool* created, bool write_begin);
+  void write_end(Folio& f, size_t off, size_t len);  // uptodate, dirty, unlocks
+  static void zero_outside(Folio& f, size_t off, size_t len);  // all but [off, off + len)
   void store_end(Folio& f);
   void dirty_folio(Folio& f);
   void invalidate_folio(Folio& f, size_t off, size_t len);
