@@ -225,8 +225,11 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
       bool created = false;
       Result<FolioRef> f =
           looked_up ? m.lock_found(std::move(found[i]), off, n, write_begin) : err(-ENOENT);
-      if (!f && f.error() == -ENOENT) {  // not found after all: look it up alone
-        f = m.lock_for_store(index, mem_of(index), off, n, &created, write_begin && !looked_up);
+      if (!f && f.error() == -ENOENT) {
+        // Not looked up: present inside the span of absent pages (add_new_batch stopped at
+        // it), so no new folio is needed. Or truncated meanwhile: then it may need one.
+        char* mem = looked_up ? mem_of(index) : nullptr;
+        f = m.lock_for_store(index, mem, off, n, &created, write_begin && !looked_up);
       }
       if (!f) {
         error = f.error();

@@ -78,6 +78,17 @@ void AddressSpace::Impl::find_batch(uint64_t first, size_t n, FolioRef* out) {
   });
 }
 
+size_t AddressSpace::Impl::find_next_batch(uint64_t first, uint64_t end, FolioRef* out) {
+  size_t n = 0;
+  locking::SpinGuard g(i_pages);
+  pages.for_each(first, end, [&](uint64_t, Folio* f) {
+    f->get();
+    out[n++] = FolioRef::adopt(f);
+    return n < kReadBatch;
+  });
+  return n;
+}
+
 FolioRef AddressSpace::Impl::find_next(uint64_t first, uint64_t end) {
   locking::SpinGuard g(i_pages);
   Folio* f = pages.find_next(first, end);
@@ -278,17 +289,24 @@ void AddressSpace::Impl::launder_folio(Folio& f) {
 
 Result<void> AddressSpace::Impl::writepages() {
   stats.writepages.fetch_add(1, std::memory_order_relaxed);
-  for (FolioRef f = find_next(0, UINT64_MAX); f; f = find_next(f->index() + 1, UINT64_MAX)) {
-    if (!f->flags.dirty()) continue;
-    f->flags.lock();
-    if (f->mapped.load(std::memory_order_acquire) && f->flags.test_clear_dirty()) {
-      // The memory is the store: "I/O" completes at once, but the bit is really set and
-      // cleared so waiters (folio_wait_writeback) and traces see it.
-      f->flags.start_writeback();
-      f->flags.unlock();
-      f->flags.end_writeback();
-    } else {
-      f->flags.unlock();
+  FolioRef batch[kReadBatch];
+  for (uint64_t next = 0;;) {
+    const size_t n = find_next_batch(next, UINT64_MAX, batch);
+    if (n == 0) break;
+    next = batch[n - 1]->index() + 1;
+    for (size_t i = 0; i < n; ++i) {
+      FolioRef f = std::move(batch[i]);
+      if (!f->flags.dirty()) continue;
+      f->flags.lock();
+      if (f->mapped.load(std::memory_order_acquire) && f->flags.test_clear_dirty()) {
+        // The memory is the store: "I/O" completes at once, but the bit is really set and
+        // cleared so waiters (folio_wait_writeback) and traces see it.
+        f->flags.start_writeback();
+        f->flags.unlock();
+        f->flags.end_writeback();
+      } else {
+        f->flags.unlock();
+      }
     }
   }
   return ok();
@@ -314,19 +332,26 @@ void AddressSpace::Impl::punch_memory(uint64_t first, uint64_t end) {
 void AddressSpace::Impl::remove_range(uint64_t first,
                                       uint64_t end) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   uint64_t removed = 0;
-  for (FolioRef f = find_next(first, end); f; f = find_next(f->index() + 1, end)) {
-    f->flags.lock();  // truncate_inode_pages: not killable, it must finish
-    if (!f->mapped.load(std::memory_order_acquire)) {
+  FolioRef batch[kReadBatch];
+  for (uint64_t next = first; next < end;) {
+    const size_t n = find_next_batch(next, end, batch);
+    if (n == 0) break;
+    next = batch[n - 1]->index() + 1;
+    for (size_t i = 0; i < n; ++i) {
+      FolioRef f = std::move(batch[i]);
+      f->flags.lock();  // truncate_inode_pages: not killable, it must finish
+      if (!f->mapped.load(std::memory_order_acquire)) {
+        f->flags.unlock();
+        continue;
+      }
+      f->flags.wait_writeback();
+      if (f->flags.dirty()) launder_folio(*f);
+      invalidate_folio(*f, 0, kPageSize);
+      (void)release_folio(*f);
+      remove_locked(*f);
       f->flags.unlock();
-      continue;
+      ++removed;
     }
-    f->flags.wait_writeback();
-    if (f->flags.dirty()) launder_folio(*f);
-    invalidate_folio(*f, 0, kPageSize);
-    (void)release_folio(*f);
-    remove_locked(*f);
-    f->flags.unlock();
-    ++removed;
   }
   // Free the memory, then the windows (every window in the range: pages that never got a
   // folio, from an interrupted write or a write's cluster, may still have one). A cluster

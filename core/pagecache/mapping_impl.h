@@ -70,6 +70,9 @@ struct AddressSpace::Impl {
   // section, out[i] for page first + i (null: a hole). n <= kReadBatch.
   static constexpr size_t kReadBatch = 32;
   void find_batch(uint64_t first, size_t n, FolioRef* out);
+  // find_get_entries: references to the next (up to kReadBatch) present folios of
+  // [first, end), in index order, in one i_pages section. Returns how many.
+  size_t find_next_batch(uint64_t first, uint64_t end, FolioRef* out);
   // The absent pages of [first, end), counting at most `limit` of them: how many were
   // counted, the first and last of those, and `stop`, the first absent page past them (end
   // when there is none). One walk of the index.
