@@ -22,7 +22,6 @@ static_assert(kInitHandleKillprivV2 == FUSE_HANDLE_KILLPRIV_V2);
 
 namespace {
 std::atomic<uint32_t> g_armed{0};
-std::atomic<uint32_t> g_added{0};
 
 // Returns true and fills `patched` when `iov` is an INIT reply (then with `flags` added).
 bool patch_init_reply(const struct iovec* iov, int iovcnt, uint32_t flags, fuse_init_out* patched) {
@@ -45,8 +44,6 @@ bool patch_init_reply(const struct iovec* iov, int iovcnt, uint32_t flags, fuse_
 
 void add_init_reply_flags(uint32_t flags) { g_armed.fetch_or(flags, std::memory_order_acq_rel); }
 
-uint32_t init_reply_flags_added() { return g_added.load(std::memory_order_acquire); }
-
 }  // namespace lockfs::fs
 
 extern "C" ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
@@ -55,9 +52,7 @@ extern "C" ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
     fuse_init_out patched;
     if (patch_init_reply(iov, iovcnt, flags, &patched) && g_armed.exchange(0) != 0) {
       struct iovec fixed[2] = {iov[0], {&patched, iov[1].iov_len}};
-      const ssize_t n = syscall(SYS_writev, fd, fixed, 2);
-      if (n >= 0) g_added.store(flags, std::memory_order_release);
-      return n;
+      return syscall(SYS_writev, fd, fixed, 2);
     }
   }
   return syscall(SYS_writev, fd, iov, iovcnt);

@@ -17,7 +17,4 @@ inline constexpr uint32_t kInitHandleKillprivV2 = 1u << 28;  // FUSE_HANDLE_KILL
 // (fuse_init_out.flags bits) ORed in; libfuse writes it right after init returns.
 void add_init_reply_flags(uint32_t flags);
 
-// The flags the fix-up added to the INIT reply it sent (0 before that, or if none).
-uint32_t init_reply_flags_added();
-
 }  // namespace lockfs::fs
