@@ -124,7 +124,8 @@ void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   lock_slow();
   if (instr) {
     const uint64_t t1 = timed ? internal::now_ns() : 0;
-    internal::lock_acquired(map_, Mode::kExclusive, s, true, t1 - t0, LOCKFS_CALLER, t1);
+    internal::lock_acquired(map_, Mode::kExclusive, s, true, internal::elapsed_ns(t0, t1),
+                            LOCKFS_CALLER, t1);
   }
 }
 

@@ -360,7 +360,7 @@ void internal::trace_lock_at(ThreadState& ts, uint64_t now, EventType type, cons
     case EventType::kRelease:
       if (hold >= 0) {
         internal::ClassStat& st = internal::my_stats(ts, e.class_id);
-        const uint64_t held = e.ts_ns - ts.holds[hold].ts_ns;
+        const uint64_t held = internal::elapsed_ns(ts.holds[hold].ts_ns, e.ts_ns);
         internal::stat_add(st.hold_total, held);
         internal::stat_max(st.hold_max, held);
         for (int j = hold; j + 1 < ts.nholds; ++j) ts.holds[j] = ts.holds[j + 1];

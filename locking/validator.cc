@@ -12,7 +12,6 @@
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <fmt/format.h>
-#include <time.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -26,12 +25,6 @@
 namespace lockfs::locking {
 
 namespace internal {
-
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 namespace {
 thread_local ThreadState t_state;

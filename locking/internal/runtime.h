@@ -34,8 +34,15 @@ inline bool validator_on() {
 }
 inline bool tracer_on() { return g_instrumented.load(std::memory_order_relaxed) & kInstrTracer; }
 
-// CLOCK_MONOTONIC in nanoseconds.
+// The trace clock (trace_clock.cc): CLOCK_MONOTONIC nanoseconds, from the TSC when the
+// kernel's clocksource is the TSC, else from clock_gettime. Every stamp the tracer and the
+// validator record comes from it.
 uint64_t now_ns();
+// "tsc", "calibrating" (the first 20 ms), "clock_gettime" or "undecided" (never read yet).
+const char* trace_clock_source();
+// t1 - t0 for two trace-clock readings, 0 if t1 is earlier: two anchors' lines may round a
+// nanosecond apart, and a duration must never wrap.
+inline uint64_t elapsed_ns(uint64_t t0, uint64_t t1) { return t1 > t0 ? t1 - t0 : 0; }
 
 // The "lock" logger: the one fs/main registers, else a default stderr logger.
 std::shared_ptr<spdlog::logger> lock_logger();
@@ -140,10 +147,10 @@ inline int instrumented_acquire(const LockMap& m, Mode mode, Subclass s, bool ki
   const int rc = slow();
   const uint64_t t1 = timed ? now_ns() : 0;
   if (rc != 0) {
-    if (instr) lock_killed(m, mode, s, t1 - t0, t1);
+    if (instr) lock_killed(m, mode, s, elapsed_ns(t0, t1), t1);
     return rc;
   }
-  if (instr) lock_acquired(m, mode, s, true, t1 - t0, site, t1);
+  if (instr) lock_acquired(m, mode, s, true, elapsed_ns(t0, t1), site, t1);
   return 0;
 }
 
