@@ -139,14 +139,21 @@ void SuperBlock::iput(Inode* inode) {
   if (victim) evict(std::move(victim));
 }
 
+// The client's first lookup takes the pin its lookups share (s_inode_lock held).
+static void add_lookups(Inode* inode, uint64_t n) {
+  if (n == 0) return;
+  if (inode->i_nlookup == 0) inode->i_count.fetch_add(1, std::memory_order_relaxed);
+  inode->i_nlookup += n;
+}
+
 void SuperBlock::nlookup_get(Inode* inode, uint64_t n) {
   locking::SpinGuard g(s_inode_lock);
-  inode->i_nlookup += n;
+  add_lookups(inode, n);
 }
 
 void SuperBlock::nlookup_get_each(std::span<Inode* const> inodes) {
   locking::SpinGuard g(s_inode_lock);
-  for (Inode* inode : inodes) ++inode->i_nlookup;
+  for (Inode* inode : inodes) add_lookups(inode, 1);
 }
 
 void SuperBlock::forget(Ino ino, uint64_t n) {
@@ -157,8 +164,13 @@ void SuperBlock::forget(Ino ino, uint64_t n) {
     if (it == s_inodes_.end()) return;
     Inode* inode = it->second.get();
     LOCKFS_CHECK(inode->i_nlookup >= n, "forget: lookup count below zero");
+    if (n == 0) return;
     inode->i_nlookup -= n;
-    if (evictable(inode)) victim = unhash(inode);
+    if (inode->i_nlookup != 0) return;
+    // The client's last lookup went: drop the pin its lookups held.
+    const uint64_t before = inode->i_count.fetch_sub(1, std::memory_order_acq_rel);
+    LOCKFS_CHECK(before > 0, "forget: i_count underflow");
+    if (before == 1 && evictable(inode)) victim = unhash(inode);
   }
   if (victim) evict(std::move(victim));
 }
@@ -192,7 +204,9 @@ std::pair<uint64_t, uint64_t> SuperBlock::counts(Ino ino) const {
   locking::SpinGuard g(s_inode_lock);
   auto it = s_inodes_.find(ino);
   if (it == s_inodes_.end()) return {0, 0};
-  return {it->second->i_count.load(), it->second->i_nlookup};
+  const Inode& inode = *it->second;
+  // The pin the client's lookups share is not one of the pins counted here.
+  return {inode.i_count.load() - (inode.i_nlookup != 0 ? 1 : 0), inode.i_nlookup};
 }
 
 std::vector<Ino> SuperBlock::all_inos() const {

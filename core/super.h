@@ -78,7 +78,8 @@ class SuperBlock {
 
   uint64_t nr_inodes() const { return nr_inodes_.load(std::memory_order_relaxed); }
   uint64_t nr_pages() const;  // pages really present in all page caches
-  // Lifetime counts of `ino` (tests and the namespace checker): {i_count, i_nlookup}.
+  // Lifetime counts of `ino` (tests and the namespace checker): {pins, i_nlookup}, the pins
+  // not counting the one the client's lookups share.
   std::pair<uint64_t, uint64_t> counts(Ino ino) const;
   // Every live inode number (the namespace checker).
   std::vector<Ino> all_inos() const;

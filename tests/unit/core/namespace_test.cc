@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/sysmacros.h>
 
+#include "core/super.h"
 #include "core/vfs.h"
 #include "locking/contract.h"
 #include "tests/support/core_fixture.h"
@@ -161,6 +162,24 @@ TEST_F(NamespaceTest, LookedUpInodeSurvivesUnlinkUntilForget) {
   EXPECT_EQ(st->st_nlink, 0u);
   vfs->forget(e->ino, 1);
   EXPECT_EQ(vfs->getattr(e->ino).error(), -ENOENT);
+}
+
+// The client's lookups hold a pin of their own, so a request's pin on an inode the client
+// knows is never the last: it drops without inode_hash_lock (only the iget takes it).
+TEST_F(NamespaceTest, ARequestOnAKnownInodeTakesTheInodeTableOnce) {
+  mkfile(kRootIno, "f");
+  auto e = vfs->lookup(kRootIno, "f");
+  ASSERT_TRUE(e.ok());
+  auto ev = record_locks([&] { ASSERT_TRUE(vfs->getattr(e->ino).ok()); }, {"inode_hash_lock"});
+  EXPECT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(vfs->sb().counts(e->ino), std::make_pair(uint64_t{0}, uint64_t{1}));
+  // The last lookup's forget drops that pin; unlinked, the inode goes with it.
+  ASSERT_TRUE(vfs->unlink(kRootIno, "f").ok());
+  EXPECT_EQ(vfs->sb().counts(e->ino), std::make_pair(uint64_t{0}, uint64_t{1}));
+  const uint64_t before = vfs->sb().nr_inodes();
+  vfs->forget(e->ino, 1);
+  EXPECT_EQ(vfs->sb().nr_inodes(), before - 1);
+  EXPECT_EQ(vfs->sb().counts(e->ino), std::make_pair(uint64_t{0}, uint64_t{0}));
 }
 
 TEST_F(NamespaceTest, RmdirLocksParentThenChild) {
