@@ -80,10 +80,11 @@ bool populate_zeroed(AddressSpace::Impl& m, uint64_t first, char* const* mems, s
   return true;
 }
 
-// Fills page `index` of the memfd from src; false (the caller copies instead) if it cannot.
-bool write_fresh_page(AddressSpace::Impl& m, uint64_t index, const char* src) {
+// Fills pages index..index+n-1 of the memfd from src with one pwrite(2); false (the caller
+// copies instead) if it cannot.
+bool write_fresh_pages(AddressSpace::Impl& m, uint64_t index, const char* src, size_t n) {
   const off_t at = static_cast<off_t>(index * kPageSize);
-  return ::pwrite(m.obj.fd, src, kPageSize, at) == static_cast<ssize_t>(kPageSize);
+  return ::pwrite(m.obj.fd, src, n * kPageSize, at) == static_cast<ssize_t>(n * kPageSize);
 }
 }  // namespace
 
@@ -175,14 +176,10 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
   uint64_t used = 0;
   size_t done = 0;
   int error = 0;
-  // Copies the store's bytes for page `index` into the locked folio f and unlocks it.
-  auto fill = [&](uint64_t index, Folio& f, size_t off, size_t n, bool created) {
-    // A whole new page goes in with pwrite(2) on the memfd: shmem fills a fresh page without
-    // zeroing it first and without the page fault a store through the window would take
-    // (together a third of a sequential write's cost). The window sees the same page.
-    if (!(created && n == kPageSize && write_fresh_page(m, index, data.data() + done))) {
-      std::memcpy(f.data + off, data.data() + done, n);
-    }
+  // Copies the store's bytes for page `index` into the locked folio f (unless `stored`: they
+  // are in the memfd already) and unlocks it.
+  auto fill = [&](Folio& f, size_t off, size_t n, bool stored) {
+    if (!stored) std::memcpy(f.data + off, data.data() + done, n);
     finish_store(m, kind, f, off, n);
     done += n;
   };
@@ -204,13 +201,28 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
     while (run < kBatch && index + run < stop && (mems[run] = mem_of(index + run))) ++run;
     FolioRef fresh[kBatch];
     const size_t added = run ? m.add_new_batch(index, run, mems, fresh) : 0;
-    for (size_t i = 0; i < added; ++i, ++index) {
-      const auto [off, n] = span_of(index);
-      m.begin_new(*fresh[i], off, n, kind == StoreKind::kWriteIter);
-      ++used;
-      fill(index, *fresh[i], off, n, true);
+    if (added > 0) {
+      // The whole pages of the run go into the memfd with one pwrite(2) while every folio of
+      // the run is locked: shmem fills fresh pages without zeroing them first and without
+      // the fault a store through the windows would take (together a third of a sequential
+      // write's cost), and one call instead of one per page. The windows see the same pages.
+      // A partial first or last page is copied through its window.
+      for (size_t i = 0; i < added; ++i) {
+        const auto [off, n] = span_of(index + i);
+        m.begin_new(*fresh[i], off, n, kind == StoreKind::kWriteIter);
+      }
+      const size_t lead = span_of(index).second == kPageSize ? 0 : 1;
+      size_t whole = lead;
+      while (whole < added && span_of(index + whole).second == kPageSize) ++whole;
+      const char* src = data.data() + done + (lead ? span_of(index).second : 0);
+      const bool stored = whole > lead && write_fresh_pages(m, index + lead, src, whole - lead);
+      for (size_t i = 0; i < added; ++i, ++index) {
+        const auto [off, n] = span_of(index);
+        ++used;
+        fill(*fresh[i], off, n, stored && i >= lead && i < whole);
+      }
+      continue;
     }
-    if (added > 0) continue;
     // Present pages (or one a fault added meanwhile): each lock is a killable wait. A run of
     // pages present at the scan is looked up with one i_pages section.
     FolioRef found[kBatch];
@@ -236,7 +248,9 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
         break;
       }
       if (created) ++used;
-      fill(index, **f, off, n, created);
+      const bool stored =
+          created && n == kPageSize && write_fresh_pages(m, index, data.data() + done, 1);
+      fill(**f, off, n, stored);
     }
     if (error != 0) break;
   }

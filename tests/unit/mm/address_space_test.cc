@@ -74,6 +74,23 @@ TEST_F(AddressSpaceTest, WriteReadRoundTripAcrossPages) {
   EXPECT_EQ(st.write_end, 4u);
 }
 
+// New pages are filled a run at a time (one pwrite per run of whole pages, partial ends
+// copied through their windows): every byte lands at its own offset, over several runs.
+TEST_F(AddressSpaceTest, NewPagesGetTheirOwnBytesAcrossRuns) {
+  std::string data(40 * kPageSize + 123, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / kPageSize);
+  const uint64_t pos = 3 * kPageSize - 7;
+  auto w = write(pos, data);
+  ASSERT_TRUE(w.ok()) << w.error();
+  ASSERT_EQ(*w, data.size());
+  EXPECT_EQ(read(pos, data.size()), data);
+  EXPECT_EQ(read(0, pos), std::string(pos, '\0'));
+  EXPECT_EQ(as_->nr_pages(), 42u);  // pages 2..43
+  const auto st = as_->aops_stats();
+  EXPECT_EQ(st.write_begin, 42u);
+  EXPECT_EQ(st.write_end, 42u);
+}
+
 // As filemap_get_read_batch, reads and writes look pages up (and add new ones) many per
 // i_pages section, not one section per page: with tracing on, each section shows up twice.
 TEST_F(AddressSpaceTest, ReadsAndWritesTakeIPagesOncePerBatch) {
