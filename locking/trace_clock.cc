@@ -11,14 +11,17 @@
 // mult >> 32. The rate comes from clock_gettime itself: from the first (tsc, ns) pair to the
 // newest, so it grows more exact as the process lives. A new anchor is taken every 10 ms by
 // whichever thread finds the old one stale first; the others keep using the old one meanwhile
-// (never waiting), and a new anchor starts where the old one's line is, so a thread's stamps
-// do not go back when it crosses from one to the other. Readers of durations still subtract
-// with elapsed_ns(), which saturates: the rounding of two lines may differ by a nanosecond.
+// (never waiting). A new anchor never starts before the old line: when that line is ahead of
+// clock_gettime (a rate a little fast, or NTP slowing the kernel's clock) the new one runs
+// slower until it meets it, as NTP slews rather than steps; when behind, it jumps forward. So
+// a thread's stamps never go back. Readers of durations still subtract with elapsed_ns(),
+// which saturates, for the integer rounding of two lines.
 //
 // Until the first 20 ms of the process have given a rate, and on other clocksources or
 // architectures, it is clock_gettime. LOCKFS_TRACE_CLOCK=clock_gettime forces that.
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -50,9 +53,9 @@ inline uint64_t read_tsc() { return 0; }
 
 constexpr uint64_t kCalibrateNs = 20'000'000;  // first rate from at least this span
 constexpr uint64_t kAnchorNs = 10'000'000;     // an anchor is stale after this long
-// A new anchor continues the old line only while that line is this close to clock_gettime;
-// past it (a long idle, or a rate that was off) the new anchor jumps to the real time.
-constexpr uint64_t kMaxLeadNs = 100'000;
+// A (tsc, ns) pair whose clock_gettime readings are further apart than this was preempted:
+// it is not used to measure the rate.
+constexpr uint64_t kPairSpreadNs = 5'000;
 
 enum Source : int { kUndecided, kCalibrating, kTsc, kMono };
 
@@ -78,6 +81,7 @@ struct alignas(64) Clock {
   bool have_cal = false;
 };
 Clock g_clock;
+std::atomic<int> g_rate_error_ppm{0};  // tests: a rate measured this far off
 
 uint64_t on_line(uint64_t tsc, uint64_t at, uint64_t ns, uint64_t mult) {
   return ns + static_cast<uint64_t>((static_cast<unsigned __int128>(tsc - at) * mult) >> 32);
@@ -96,69 +100,90 @@ int decide_source() {
   return kMono;
 }
 
-// A (tsc, ns) pair read close together: the tightest of three tries, tsc at the midpoint.
-void read_pair(uint64_t* tsc, uint64_t* ns) {
-  uint64_t best = UINT64_MAX;
+// A (tsc, ns) pair: the TSC read between two clock_gettime calls, ns the second of them,
+// spread how far apart they were (preemption between them makes a pair loose). The later
+// reading, not the midpoint: a line through it is never behind a clock_gettime stamp taken
+// before it, which is what the switch from calibrating to the TSC needs. Tightest of three.
+struct Pair {
+  uint64_t tsc, ns, spread;
+};
+Pair read_pair() {
+  Pair best{0, 0, UINT64_MAX};
   for (int i = 0; i < 3; ++i) {
-    const uint64_t t1 = read_tsc();
-    const uint64_t n = mono_ns();
-    const uint64_t t2 = read_tsc();
-    if (t2 >= t1 && t2 - t1 < best) {
-      best = t2 - t1;
-      *tsc = t1 + (t2 - t1) / 2;
-      *ns = n;
-    }
+    const uint64_t n1 = mono_ns();
+    const uint64_t t = read_tsc();
+    const uint64_t n2 = mono_ns();
+    if (n2 - n1 < best.spread) best = {t, n2, n2 - n1};
   }
-  if (best == UINT64_MAX) {  // the TSC went backwards: take the last reading as it is
-    *tsc = read_tsc();
-    *ns = mono_ns();
-  }
+  return best;
+}
+
+// Publishes a new anchor in the slot readers are not directed to, then directs them to it.
+void publish(uint64_t tsc, uint64_t ns, uint64_t mult, uint64_t stale_ticks) {
+  Clock& c = g_clock;
+  const unsigned cur = c.current.load(std::memory_order_relaxed);
+  Anchor& next = c.slot[cur ^ 1];
+  const uint64_t seq = next.seq.load(std::memory_order_relaxed);
+  next.seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  next.tsc.store(tsc, std::memory_order_relaxed);
+  next.ns.store(ns, std::memory_order_relaxed);
+  next.mult.store(mult, std::memory_order_relaxed);
+  next.stale_after.store(tsc + stale_ticks, std::memory_order_relaxed);
+  next.seq.store(seq + 2, std::memory_order_release);
+  c.current.store(cur ^ 1, std::memory_order_release);
+  c.source.store(kTsc, std::memory_order_release);
 }
 
 // Takes a new anchor (the caller owns `refreshing`) and returns the time it stands for.
 uint64_t refresh() {
   Clock& c = g_clock;
-  uint64_t t, r;
-  read_pair(&t, &r);
+  const Pair p = read_pair();
   if (!c.have_cal) {
-    c.cal_tsc = t;
-    c.cal_ns = r;
+    if (p.spread > kPairSpreadNs) return p.ns;  // a loose first pair: try again later
+    c.cal_tsc = p.tsc;
+    c.cal_ns = p.ns;
     c.have_cal = true;
-    c.calibrate_at.store(r + kCalibrateNs, std::memory_order_relaxed);
-    return r;
+    c.calibrate_at.store(p.ns + kCalibrateNs, std::memory_order_relaxed);
+    return p.ns;
   }
-  if (t <= c.cal_tsc) {  // a TSC that does not advance cannot be converted
+  if (p.tsc <= c.cal_tsc) {  // a TSC that does not advance cannot be converted
     c.source.store(kMono, std::memory_order_release);
-    return r;
+    return p.ns;
   }
-  if (r - c.cal_ns < kCalibrateNs) return r;
-  const unsigned __int128 span_ns = r - c.cal_ns;
-  const uint64_t span_tsc = t - c.cal_tsc;
-  const auto mult = static_cast<uint64_t>((span_ns << 32) / span_tsc);
-  const auto stale = static_cast<uint64_t>((static_cast<unsigned __int128>(kAnchorNs) * span_tsc) /
-                                           static_cast<uint64_t>(span_ns));
-  uint64_t ns = r;
-  const unsigned cur = c.current.load(std::memory_order_relaxed);
-  if (c.source.load(std::memory_order_relaxed) == kTsc) {
-    const Anchor& old = c.slot[cur];
-    const uint64_t at = old.tsc.load(std::memory_order_relaxed);
-    if (t >= at) {
-      const uint64_t line = on_line(t, at, old.ns.load(std::memory_order_relaxed),
-                                    old.mult.load(std::memory_order_relaxed));
-      if (line > r && line - r <= kMaxLeadNs) ns = line;
-    }
+  const bool on_tsc = c.source.load(std::memory_order_relaxed) == kTsc;
+  if (!on_tsc && (p.ns - c.cal_ns < kCalibrateNs || p.spread > kPairSpreadNs)) return p.ns;
+  // Where the published line is now: a new anchor starts no earlier, so no stamp goes back.
+  const Anchor& old = c.slot[c.current.load(std::memory_order_relaxed)];
+  const uint64_t old_mult = old.mult.load(std::memory_order_relaxed);
+  const uint64_t at = old.tsc.load(std::memory_order_relaxed);
+  const uint64_t line = on_tsc && p.tsc >= at
+                            ? on_line(p.tsc, at, old.ns.load(std::memory_order_relaxed), old_mult)
+                            : 0;
+  // The rate since the first pair; a loose pair keeps the old one for another interval.
+  const unsigned __int128 span_ns = p.ns - c.cal_ns;
+  const uint64_t span_tsc = p.tsc - c.cal_tsc;
+  uint64_t rate = on_tsc && p.spread > kPairSpreadNs
+                      ? old_mult
+                      : static_cast<uint64_t>((span_ns << 32) / span_tsc);
+  if (const int ppm = g_rate_error_ppm.load(std::memory_order_relaxed); ppm != 0) {
+    rate = static_cast<uint64_t>(static_cast<__int128>(rate) * (1'000'000 + ppm) / 1'000'000);
   }
-  Anchor& next = c.slot[cur ^ 1];
-  const uint64_t seq = next.seq.load(std::memory_order_relaxed);
-  next.seq.store(seq + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  next.tsc.store(t, std::memory_order_relaxed);
-  next.ns.store(ns, std::memory_order_relaxed);
-  next.mult.store(mult, std::memory_order_relaxed);
-  next.stale_after.store(t + stale, std::memory_order_relaxed);
-  next.seq.store(seq + 2, std::memory_order_release);
-  c.current.store(cur ^ 1, std::memory_order_release);
-  c.source.store(kTsc, std::memory_order_release);
+  uint64_t ns = p.ns;
+  uint64_t mult = rate;
+  if (line > p.ns) {
+    // Ahead of CLOCK_MONOTONIC (a rate a little fast, or the kernel clock slewed slower):
+    // go on from the line, slower, to meet it at the next anchor, as NTP slews the kernel's
+    // clock rather than stepping it. At most half speed, so a large lead takes a few anchors.
+    ns = line;
+    const uint64_t lead = std::min<uint64_t>(line - p.ns, kAnchorNs / 2);
+    mult = static_cast<uint64_t>(static_cast<unsigned __int128>(rate) * (kAnchorNs - lead) /
+                                 kAnchorNs);
+  }
+  // Behind it, the new anchor jumps forward to it: later is never a step back.
+  const auto stale = static_cast<uint64_t>((static_cast<unsigned __int128>(kAnchorNs) << 32) /
+                                           rate);
+  publish(p.tsc, ns, mult, stale);
   return ns;
 }
 
@@ -224,6 +249,10 @@ uint64_t now_ns() {
     if (__builtin_expect(from_anchor(tsc, &v, &stale) && !stale, 1)) return v;
   }
   return now_slow(tsc);
+}
+
+void set_trace_clock_rate_error_for_test(int ppm) {
+  g_rate_error_ppm.store(ppm, std::memory_order_relaxed);
 }
 
 const char* trace_clock_source() {

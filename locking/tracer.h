@@ -24,7 +24,7 @@ enum class EventType : uint8_t {
 const char* event_type_name(EventType t);
 
 struct TraceEvent {
-  uint64_t ts_ns;    // CLOCK_MONOTONIC
+  uint64_t ts_ns;    // CLOCK_MONOTONIC, from the TSC where it can (locking/trace_clock.cc)
   uint64_t wait_ns;  // acquire/killed: time spent waiting
   uint64_t object;   // LockMap::object
   uint64_t aux;      // LockMap::aux

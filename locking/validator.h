@@ -28,6 +28,10 @@ enum class ViolationKind : uint8_t {
 };
 const char* violation_kind_name(ViolationKind k);
 
+// Deepest held-lock stack the validator tracks (lockdep's MAX_LOCK_DEPTH); one more is a
+// LOCKFS_CHECK failure. Callers that hold a batch of locks at once size the batch by it.
+inline constexpr int kMaxHeldLocks = 48;
+
 struct HeldLock {
   LockMap map;
   Mode mode;

@@ -35,20 +35,23 @@ inline bool validator_on() {
 inline bool tracer_on() { return g_instrumented.load(std::memory_order_relaxed) & kInstrTracer; }
 
 // The trace clock (trace_clock.cc): CLOCK_MONOTONIC nanoseconds, from the TSC when the
-// kernel's clocksource is the TSC, else from clock_gettime. Every stamp the tracer and the
-// validator record comes from it.
+// kernel's clocksource is the TSC, else from clock_gettime. Every trace event's stamp, every
+// wait and hold time, and violation times come from it. A thread's readings never go back.
 uint64_t now_ns();
 // "tsc", "calibrating" (the first 20 ms), "clock_gettime" or "undecided" (never read yet).
 const char* trace_clock_source();
-// t1 - t0 for two trace-clock readings, 0 if t1 is earlier: two anchors' lines may round a
-// nanosecond apart, and a duration must never wrap.
+// Tests: every rate the clock measures from now on is off by `ppm` parts per million, as a
+// rate measured over a short span or a kernel clock slewed by NTP would be.
+void set_trace_clock_rate_error_for_test(int ppm);
+// t1 - t0 for two trace-clock readings, 0 if t1 is earlier (two threads' readings, or the
+// integer rounding of two anchors' lines): a duration must never wrap.
 inline uint64_t elapsed_ns(uint64_t t0, uint64_t t1) { return t1 > t0 ? t1 - t0 : 0; }
 
 // The "lock" logger: the one fs/main registers, else a default stderr logger.
 std::shared_ptr<spdlog::logger> lock_logger();
 
 // Deepest held-lock stack we track (lockdep's MAX_LOCK_DEPTH).
-inline constexpr int kMaxHeld = 48;
+inline constexpr int kMaxHeld = kMaxHeldLocks;
 
 struct HeldEntry {
   const LockMap* key;  // instance identity: the primitive's own LockMap

@@ -1,11 +1,11 @@
 // Lock recording from the tracer, watchdog, and task identity for core/ tests.
 #include "tests/support/lock_recorder.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+
+#include "locking/internal/runtime.h"
 
 namespace lockfs::testing {
 
@@ -14,18 +14,11 @@ std::vector<std::string> vfs_lock_classes() {
           "s_vfs_rename_sem", "invalidate_lock", "f_pos_lock",   "s_umount"};
 }
 
-namespace {
-uint64_t mono_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-}
-}  // namespace
-
 std::vector<LockEvent> record_locks(const std::function<void()>& fn,
                                     const std::vector<std::string>& classes) {
   const uint32_t tid = locking::trace_thread_id();
-  const uint64_t start = mono_ns();
+  // The trace's own clock: events are stamped with it, not with clock_gettime.
+  const uint64_t start = locking::internal::now_ns();
   fn();
   std::vector<LockEvent> out;
   for (const locking::TraceEvent& e : locking::trace_snapshot()) {

@@ -35,14 +35,14 @@ void settle() {
     (void)now_ns();
   }
   const char* forced = std::getenv("LOCKFS_TRACE_CLOCK");
-  if (forced != nullptr) {
-    EXPECT_STREQ(trace_clock_source(), forced);
+  if (forced != nullptr && std::strcmp(forced, "clock_gettime") == 0) {
+    EXPECT_STREQ(trace_clock_source(), "clock_gettime");
   }
   std::printf("trace clock source: %s\n", trace_clock_source());
 }
 
-// What an anchor may lead CLOCK_MONOTONIC by (trace_clock.cc's kMaxLeadNs), plus slack for
-// the rate measured over the first 20 ms.
+// How far the line may be from CLOCK_MONOTONIC: a rate measured over the first 20 ms is off
+// by a few ppm, and an anchor corrects what that adds up to within the next 10 ms.
 constexpr uint64_t kTolerance = 200'000;
 
 TEST(TraceClockTest, ReadsClockMonotonic) {
@@ -82,6 +82,28 @@ TEST(TraceClockTest, AThreadsStampsNeverGoBack) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(backwards.load(), 0u) << "of " << readings.load() << " readings";
   EXPECT_GT(readings.load(), 1000u);
+}
+
+// A rate that is off (0.2%, 20 us per anchor) must not let the line drift from
+// CLOCK_MONOTONIC: an anchor ahead of it slows down to meet it (without ever going back), one
+// behind it jumps forward. Over 300 ms an uncorrected line would be 600 us off.
+TEST(TraceClockTest, ARateThatIsOffIsSteeredBack) {
+  settle();
+  for (const int ppm : {2000, -2000}) {
+    internal::set_trace_clock_rate_error_for_test(ppm);
+    const uint64_t end = mono_ns() + 300'000'000;
+    uint64_t last = now_ns(), n = 0;
+    for (uint64_t before = mono_ns(); before < end; before = mono_ns(), ++n) {
+      const uint64_t t = now_ns();
+      const uint64_t after = mono_ns();
+      ASSERT_GE(t, last) << "reading " << n << " went back (" << ppm << " ppm)";
+      ASSERT_GE(t + kTolerance, before) << "reading " << n << " behind (" << ppm << " ppm)";
+      ASSERT_LE(t, after + kTolerance) << "reading " << n << " ahead (" << ppm << " ppm)";
+      last = t;
+    }
+    EXPECT_GT(n, 1000u);
+  }
+  internal::set_trace_clock_rate_error_for_test(0);
 }
 
 TEST(TraceClockTest, ElapsedNeverWraps) {
