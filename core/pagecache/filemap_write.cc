@@ -15,6 +15,7 @@
 #include "core/pagecache/address_space.h"
 #include "core/pagecache/mapping_impl.h"
 #include "locking/check.h"
+#include "locking/validator.h"
 
 namespace lockfs::core {
 
@@ -138,8 +139,8 @@ static Result<size_t> overwrite(AddressSpace::Impl& m, uint64_t pos, std::span<c
 
 // Copies data into the folios of [pos, pos + data.size()), allocating absent ones.
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: each folio is locked (begin_new / lock_found /
-// lock_for_store) and unlocked (write_end / store_end) in the same iteration; the analysis
-// cannot follow the FolioRef.
+// lock_for_store) and unlocked (write_end / store_end) in the same iteration, or for a run of
+// new folios in the same pass over the run; the analysis cannot follow the FolioRef.
 // A store killed after its windows were mapped gives the unused pages' charge back at once;
 // their windows (address space only: no memory is ever touched through them) stay until a
 // truncate, punch or eviction of that range unmaps them -- unmapping them here would race a
@@ -153,6 +154,9 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (end - 1) / kPageSize;
   constexpr size_t kBatch = AddressSpace::Impl::kReadBatch;
+  // A run holds kBatch folio locks at once, inside i_rwsem (or invalidate_lock) and whatever
+  // the caller holds (copy_file_range: two files' locks).
+  static_assert(kBatch + 8 <= locking::kMaxHeldLocks, "a run of folio locks overflows the stack");
   if (try_overwrite && last - first < kBatch) {
     FolioRef found[kBatch];
     const size_t count = static_cast<size_t>(last - first + 1);
@@ -216,8 +220,10 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
       const size_t lead = span_of(index).second == kPageSize ? 0 : 1;
       size_t whole = lead;
       while (whole < added && span_of(index + whole).second == kPageSize) ++whole;
-      const char* src = data.data() + (index + lead) * kPageSize - pos;
-      const bool stored = whole > lead && write_fresh_pages(m, index + lead, src, whole - lead);
+      const bool stored = whole > lead &&
+                          write_fresh_pages(m, index + lead,
+                                            data.data() + ((index + lead) * kPageSize - pos),
+                                            whole - lead);
       for (size_t i = added; i-- > 0;) {
         const auto [off, n] = span_of(index + i);
         fill(index + i, *fresh[i], off, n, stored && i >= lead && i < whole);
@@ -251,8 +257,8 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
         break;
       }
       if (created) ++used;
-      const bool stored =
-          created && n == kPageSize && write_fresh_pages(m, index, data.data() + done, 1);
+      const bool stored = created && n == kPageSize &&
+                          write_fresh_pages(m, index, data.data() + (index * kPageSize - pos), 1);
       fill(index, **f, off, n, stored);
     }
     if (error != 0) break;

@@ -84,8 +84,8 @@ struct AddressSpace::Impl {
   // memory mems[i], added in one i_pages section and returned in out[], locked and not
   // uptodate. Stops at the first page that is present after all (or has no mems[i]); returns
   // how many it added (n <= kReadBatch). As with readahead's batch, the folios stay locked
-  // until the caller fills each in turn; their locks are reported taken (lock_published)
-  // when it does (begin_new).
+  // until the caller has filled them; their locks are reported taken (lock_published) when
+  // it reaches each (begin_new).
   size_t add_new_batch(uint64_t first, size_t n, char* const* mems, FolioRef* out);
   // Adds a new folio at index with memory `mem`, returned locked and not uptodate, unless one
   // is there already: then that one is returned (not locked) and *created is false.
