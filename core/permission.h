@@ -37,7 +37,8 @@ int may_delete(const Inode& dir, const Inode& victim, bool isdir);
 
 // inode_init_owner: owner is the task; group is the directory's when it is setgid (a new
 // directory keeps S_ISGID), else the task's gid; drops S_ISGID from a new group-executable
-// file whose group the creator is not in.
+// file whose group the creator is not in. Reads the directory's mode and gid only, so
+// callers pass dir->perm_attr() (no i_lock), as the kernel's reads i_mode and i_gid.
 void inode_init_owner(InodeAttr& a, const InodeAttr& dir, mode_t mode);
 
 // Mode with S_ISUID (and S_ISGID when group-executable) cleared, as a write by a task without

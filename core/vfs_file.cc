@@ -116,7 +116,7 @@ Result<Vfs::CreateOut> Vfs::create(Ino parent, std::string_view name, mode_t mod
     return fail(rc);
   }
   InodeAttr a;
-  inode_init_owner(a, dir->attr(), S_IFREG | (mode & 07777));
+  inode_init_owner(a, dir->perm_attr(), S_IFREG | (mode & 07777));
   a.nlink = 1;
   a.atime = a.mtime = a.ctime = a.btime = current_time();
   Result<Inode*> made = sb.new_inode(a);
@@ -152,7 +152,7 @@ Result<Vfs::CreateOut> Vfs::tmpfile(Ino parent, mode_t mode, int flags) {
   if (!dir->is_dir()) return err(-ENOTDIR);
   if (int rc = may_create(*dir.get())) return err(rc);
   InodeAttr a;
-  inode_init_owner(a, dir->attr(), S_IFREG | (mode & 07777));
+  inode_init_owner(a, dir->perm_attr(), S_IFREG | (mode & 07777));
   a.nlink = 0;
   a.atime = a.mtime = a.ctime = a.btime = current_time();
   Result<Inode*> made = sb.new_inode(a);

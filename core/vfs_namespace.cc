@@ -98,7 +98,7 @@ Result<EntryOut> do_create(SuperBlock& sb, Op op, Ino parent, std::string_view n
   if (int rc = may_create(*dir.get())) return fail(rc);
 
   InodeAttr a;
-  inode_init_owner(a, dir->attr(), mode);
+  inode_init_owner(a, dir->perm_attr(), mode);
   a.nlink = S_ISDIR(mode) ? 2 : 1;
   a.rdev = rdev;
   a.size = S_ISLNK(mode) ? target.size() : 0;
