@@ -10,6 +10,10 @@ using locking::Mode;
 
 EntryOut make_entry(SuperBlock& sb, Inode* inode) {
   sb.nlookup_get(inode, 1);
+  return counted_entry(inode);
+}
+
+EntryOut counted_entry(Inode* inode) {
   EntryOut e{};
   e.ino = inode->i_ino;
   e.generation = inode->i_generation;

@@ -17,6 +17,8 @@ inline InodeRef pin(SuperBlock& sb, Ino ino) { return InodeRef(&sb, sb.iget(ino)
 
 // The reply for a name the client now holds: takes one lookup count of `inode`.
 EntryOut make_entry(SuperBlock& sb, Inode* inode);
+// The same reply when the caller has counted the lookup already (SuperBlock::nlookup_get).
+EntryOut counted_entry(Inode* inode);
 
 // The mode the profile's row prescribes for the directory's i_rwsem in `op` (lookup:
 // shared now, exclusive under 3.x; iterate: shared, 3.x readdir exclusive). Shared when the

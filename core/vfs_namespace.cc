@@ -36,14 +36,15 @@ Result<EntryOut> Vfs::lookup(Ino parent, std::string_view name) LOCKFS_NO_THREAD
   const Mode m = dir_mode(sb.s_contract, Op::kLookup);
   rwsem_lock(dir->i_rwsem, m);
   Dentry* d = memfs::lookup(dir.get(), name);
-  InodeRef child;
-  if (d != nullptr) {
-    sb.ihold(d->d_inode);
-    child = InodeRef(&sb, d->d_inode);
-  }
+  // The lookup the reply hands the client is counted here, while the directory lock keeps
+  // the name linked: the pin the client's lookups hold then keeps the inode for the rest of
+  // this request too (no forget can take that lookup back before the reply), so the request
+  // takes no pin of its own -- one inode_hash_lock section, not two.
+  Inode* child = d != nullptr ? d->d_inode : nullptr;
+  if (child != nullptr) sb.nlookup_get(child, 1);
   rwsem_unlock(dir->i_rwsem, m);
-  if (!child) return traced(op, Result<EntryOut>(err(-ENOENT)));
-  return make_entry(sb, child.get());
+  if (child == nullptr) return traced(op, Result<EntryOut>(err(-ENOENT)));
+  return counted_entry(child);
 }
 
 void Vfs::forget(Ino ino, uint64_t nlookup) { sb_->forget(ino, nlookup); }
