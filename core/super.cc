@@ -69,7 +69,15 @@ void SuperBlock::kill_sb() {
   inodes.clear();
 }
 
-Result<Inode*> SuperBlock::new_inode(const InodeAttr& attr, std::string_view link_target) {
+// The client's first lookup takes the pin its lookups share (s_inode_lock held).
+static void add_lookups(Inode* inode, uint64_t n) {
+  if (n == 0) return;
+  if (inode->i_nlookup == 0) inode->i_count.fetch_add(1, std::memory_order_relaxed);
+  inode->i_nlookup += n;
+}
+
+Result<Inode*> SuperBlock::new_inode(const InodeAttr& attr, std::string_view link_target,
+                                     uint64_t nlookup) {
   // Charge the inode limit first so that a full filesystem creates nothing.
   uint64_t n = nr_inodes_.load(std::memory_order_relaxed);
   do {
@@ -85,6 +93,7 @@ Result<Inode*> SuperBlock::new_inode(const InodeAttr& attr, std::string_view lin
   Inode* raw = inode.get();
   locking::SpinGuard g(s_inode_lock);
   raw->i_count = 1;
+  add_lookups(raw, nlookup);
   s_inodes_.emplace(ino, std::move(inode));
   return raw;
 }
@@ -137,13 +146,6 @@ void SuperBlock::iput(Inode* inode) {
     if (before == 1 && evictable(inode)) victim = unhash(inode);
   }
   if (victim) evict(std::move(victim));
-}
-
-// The client's first lookup takes the pin its lookups share (s_inode_lock held).
-static void add_lookups(Inode* inode, uint64_t n) {
-  if (n == 0) return;
-  if (inode->i_nlookup == 0) inode->i_count.fetch_add(1, std::memory_order_relaxed);
-  inode->i_nlookup += n;
 }
 
 void SuperBlock::nlookup_get(Inode* inode, uint64_t n) {

@@ -56,8 +56,11 @@ class SuperBlock {
   Inode* s_root = nullptr;
 
   // alloc_inode + inode_init: a new inode with a fresh number, pinned once (i_count 1), or
-  // -ENOSPC when the inode limit is reached (nothing allocated).
-  Result<Inode*> new_inode(const InodeAttr& attr, std::string_view link_target = {});
+  // -ENOSPC when the inode limit is reached (nothing allocated). `nlookup`: lookups counted
+  // in the same inode_hash_lock section, for the entry a create replies with (an error
+  // after it gives them back with forget()).
+  Result<Inode*> new_inode(const InodeAttr& attr, std::string_view link_target = {},
+                           uint64_t nlookup = 0);
   // Pins the inode with that number; nullptr when it does not exist (never existed or evicted).
   Inode* iget(Ino ino);
   // Pins an inode the caller already reaches safely (under a lock that keeps it linked).

@@ -119,7 +119,8 @@ Result<Vfs::CreateOut> Vfs::create(Ino parent, std::string_view name, mode_t mod
   inode_init_owner(a, dir->perm_attr(), S_IFREG | (mode & 07777));
   a.nlink = 1;
   a.atime = a.mtime = a.ctime = a.btime = current_time();
-  Result<Inode*> made = sb.new_inode(a);
+  // Counted with the reply's lookup, in one inode_hash_lock section.
+  Result<Inode*> made = sb.new_inode(a, {}, 1);
   if (!made.ok()) {
     dir->i_rwsem.up_write();
     return fail(made.error());
@@ -129,9 +130,10 @@ Result<Vfs::CreateOut> Vfs::create(Ino parent, std::string_view name, mode_t mod
   dir->i_rwsem.up_write();
   if (!r.ok()) {
     inode->add_nlink(-1);
+    sb.forget(inode->i_ino, 1);  // never linked: evicted with the last pin
     return fail(r.error());
   }
-  EntryOut e = make_entry(sb, inode.get());
+  EntryOut e = counted_entry(inode.get());
   Result<File*> f = finish_open(sb, std::move(inode), flags & ~(O_CREAT | O_EXCL | O_TRUNC));
   if (!f.ok()) {
     sb.forget(e.ino, 1);

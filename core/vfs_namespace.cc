@@ -104,16 +104,18 @@ Result<EntryOut> do_create(SuperBlock& sb, Op op, Ino parent, std::string_view n
   a.rdev = rdev;
   a.size = S_ISLNK(mode) ? target.size() : 0;
   a.atime = a.mtime = a.ctime = a.btime = current_time();
-  Result<Inode*> made = sb.new_inode(a, target);
+  // Counted with the reply's lookup, in one inode_hash_lock section.
+  Result<Inode*> made = sb.new_inode(a, target, 1);
   if (!made.ok()) return fail(made.error());
   InodeRef inode(&sb, *made);
   Result<void> r = memfs::create(op, dir.get(), name, inode.get());
   if (!r.ok()) {
     inode->add_nlink(-static_cast<int>(inode->nlink()));  // never linked: evicted by iput
+    sb.forget(inode->i_ino, 1);
     return fail(r.error());
   }
   dir->i_rwsem.up_write();
-  return make_entry(sb, inode.get());
+  return counted_entry(inode.get());
 }
 
 }  // namespace
