@@ -107,10 +107,11 @@ Inode* SuperBlock::iget(Ino ino) {
 }
 
 void SuperBlock::ihold(Inode* inode) {
-  locking::SpinGuard g(s_inode_lock);
-  LOCKFS_CHECK(inode->i_count > 0 || inode->i_nlookup > 0 || inode->nlink() > 0,
-               "ihold of an inode nothing keeps alive");
-  ++inode->i_count;
+  // Without the lock, as the kernel's ihold: the caller reaches the inode through a name,
+  // under its directory's i_rwsem, so it stays linked meanwhile and no iput can evict it
+  // (evictable() wants nlink 0). A pin already held or a link is what the check asks for.
+  const uint64_t before = inode->i_count.fetch_add(1, std::memory_order_relaxed);
+  LOCKFS_CHECK(before > 0 || inode->nlink() > 0, "ihold of an inode nothing keeps alive");
 }
 
 bool SuperBlock::evictable(const Inode* inode) const {

@@ -63,7 +63,8 @@ class SuperBlock {
                            uint64_t nlookup = 0);
   // Pins the inode with that number; nullptr when it does not exist (never existed or evicted).
   Inode* iget(Ino ino);
-  // Pins an inode the caller already reaches safely (under a lock that keeps it linked).
+  // Pins an inode the caller already reaches safely: under a lock that keeps it linked (its
+  // directory's i_rwsem), or holding a pin. Takes no lock.
   void ihold(Inode* inode);
   // Drops a pin; evicts the inode when nothing keeps it (no links, pins or lookups).
   void iput(Inode* inode);
