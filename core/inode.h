@@ -107,12 +107,11 @@ class Inode {
   // Lifetime counts, guarded by the superblock's inode_hash_lock (SuperBlock::s_inode_lock):
   // i_count = pins (in-flight operations, open files) plus one while i_nlookup is not 0;
   // i_nlookup = lookups the FUSE client holds; i_linkable = a tmpfile that may still be
-  // linked (not O_EXCL). i_count is atomic like the kernel's: pins are taken under the lock
-  // (iget) or of a linked inode (ihold: eviction never takes a linked inode), and iput drops
-  // any pin but the last without it (atomic_dec_and_lock), so the count of an unlinked inode
-  // seen as 0 under the lock stays 0. The client's lookups holding a pin of their own is what
-  // lets the pin of a request on an inode the client knows -- almost every request -- go
-  // without the lock: it is never the last.
+  // linked (not O_EXCL). i_count is atomic like the kernel's: it goes up from 0 only under
+  // the lock, ihold raises a count above 0 without it, and iput drops any pin but the last
+  // without it (atomic_dec_and_lock), so a count seen as 0 under the lock stays 0. The
+  // client's lookups holding a pin of their own is what lets the pin of a request on an
+  // inode the client knows -- almost every request -- come and go without the lock.
   std::atomic<uint64_t> i_count{0};
   uint64_t i_nlookup = 0;
   bool i_linkable = false;

@@ -9,6 +9,7 @@
 #include "core/lock_classes.h"
 #include "core/memfs.h"
 #include "core/mm/mm.h"
+#include "locking/sync_point.h"
 
 namespace lockfs::core {
 
@@ -107,15 +108,24 @@ Inode* SuperBlock::iget(Ino ino) {
 }
 
 void SuperBlock::ihold(Inode* inode) {
-  // Without the lock, as the kernel's ihold: the caller reaches the inode through a name,
-  // under its directory's i_rwsem, so it stays linked meanwhile and no iput can evict it
-  // (evictable() wants nlink 0). A pin already held or a link is what the check asks for.
-  const uint64_t before = inode->i_count.fetch_add(1, std::memory_order_relaxed);
-  LOCKFS_CHECK(before > 0 || inode->nlink() > 0, "ihold of an inode nothing keeps alive");
+  // While another pin is held -- the common case: the client's lookups hold one -- no
+  // eviction can be deciding on the inode (that starts only once the count is 0, under the
+  // lock), so the count goes up without the lock. From 0, an iput or forget may be inside
+  // evictable() right now, between its count check and its nlink check, and the caller is
+  // about to unlink: take the lock, so that decision is over first.
+  uint64_t c = inode->i_count.load(std::memory_order_relaxed);
+  while (c > 0) {
+    if (inode->i_count.compare_exchange_weak(c, c + 1, std::memory_order_relaxed)) return;
+  }
+  locking::SpinGuard g(s_inode_lock);
+  LOCKFS_CHECK(inode->i_count > 0 || inode->i_nlookup > 0 || inode->nlink() > 0,
+               "ihold of an inode nothing keeps alive");
+  ++inode->i_count;
 }
 
 bool SuperBlock::evictable(const Inode* inode) const {
   if (inode == s_root || inode->i_count != 0 || inode->i_nlookup != 0) return false;
+  LOCKFS_SYNC_POINT("evictable:unpinned");  // between the count check and drop_inode's nlink
   // iput_final: ->drop_inode decides, called with i_lock held.
   Inode* i = const_cast<Inode*>(inode);
   locking::SpinGuard g(i->i_lock);

@@ -31,7 +31,8 @@ inline constexpr size_t kXattrSizeMax = 65536;
 
 // Thread safety: the locks are public members used per the contract; the inode table and the
 // lifetime counts of every inode are guarded by s_inode_lock (a spinlock, never held across a
-// sleep). Construct with mount options; the root directory exists from construction on.
+// sleep), except that a pin count above 0 moves without it (Inode::i_count says how).
+// Construct with mount options; the root directory exists from construction on.
 class SuperBlock {
  public:
   SuperBlock(const MountOptions& opts, contract::Profile profile);
@@ -55,7 +56,7 @@ class SuperBlock {
   const Contract s_contract;
   Inode* s_root = nullptr;
 
-  // alloc_inode + inode_init: a new inode with a fresh number, pinned once (i_count 1), or
+  // alloc_inode + inode_init: a new inode with a fresh number, pinned once by the caller, or
   // -ENOSPC when the inode limit is reached (nothing allocated). `nlookup`: lookups counted
   // in the same inode_hash_lock section, for the entry a create replies with (an error
   // after it gives them back with forget()).
@@ -64,7 +65,7 @@ class SuperBlock {
   // Pins the inode with that number; nullptr when it does not exist (never existed or evicted).
   Inode* iget(Ino ino);
   // Pins an inode the caller already reaches safely: under a lock that keeps it linked (its
-  // directory's i_rwsem), or holding a pin. Takes no lock.
+  // directory's i_rwsem), or holding a pin. Takes no lock while another pin is held.
   void ihold(Inode* inode);
   // Drops a pin; evicts the inode when nothing keeps it (no links, pins or lookups).
   void iput(Inode* inode);

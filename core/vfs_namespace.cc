@@ -220,6 +220,7 @@ Result<void> do_remove(SuperBlock& sb, Ino parent, std::string_view name, bool i
   }
   // Keep the victim pinned past the unlock: eviction (if this was its last link and nobody
   // looked it up) runs after every lock is dropped.
+  LOCKFS_SYNC_POINT("remove:found");
   sb.ihold(d->d_inode);
   InodeRef victim(&sb, d->d_inode);
   if (int rc = may_delete(*dir.get(), *victim.get(), isdir)) {

@@ -1,11 +1,18 @@
 // vfs lookup/mknod/mkdir/symlink/link/unlink/rmdir: results, errnos, and the exact locks
 // taken compared with the contract row and directory-locking.rst's order.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/sysmacros.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 #include "core/super.h"
 #include "core/vfs.h"
 #include "locking/contract.h"
+#include "locking/sync_point.h"
 #include "tests/support/core_fixture.h"
 
 namespace lockfs::testing {
@@ -184,6 +191,54 @@ TEST_F(NamespaceTest, ARequestOnAKnownInodeTakesTheInodeTableOnce) {
   vfs->forget(e->ino, 1);
   EXPECT_EQ(vfs->sb().nr_inodes(), before - 1);
   EXPECT_EQ(vfs->sb().counts(e->ino), std::make_pair(uint64_t{0}, uint64_t{0}));
+}
+
+// An unlink pins its victim (ihold) while the last pin of that inode is being dropped on
+// another thread, whose eviction decision has seen the count at 0 and not yet nlink: the
+// pin must wait for that decision (which keeps the still-linked inode), or the decision
+// would then see the unlink's nlink 0 and free the inode under the unlinker.
+TEST_F(NamespaceTest, UnlinkPinningAnInodeWhoseLastPinIsDroppingWaitsForTheDecision) {
+  auto c = vfs->create(kRootIno, "t", 0644, O_RDWR | O_CREAT | O_EXCL);
+  ASSERT_TRUE(c.ok());
+  vfs->forget(c->entry.ino, 1);  // only the open file pins it now
+  const uint64_t before = vfs->sb().nr_inodes();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool unlinker_found = false, go = false, unlinker_past_pin = false;
+  auto set = [&](bool& flag) {
+    std::lock_guard lk(mu);
+    flag = true;
+    cv.notify_all();
+  };
+  // The unlinker has its directory pinned and locked and the name found; it waits there.
+  locking::sync_point_set("remove:found", [&] {
+    set(unlinker_found);
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return go; });
+  });
+  locking::sync_point_set("remove:victim_locked", [&] { set(unlinker_past_pin); });
+  std::thread unlinker([&] { EXPECT_TRUE(vfs->unlink(kRootIno, "t").ok()); });
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return unlinker_found; });
+  }
+  // The releasing thread, inside its decision, lets the unlinker pin the inode: it must not
+  // get past the pin until the decision is over (300 ms is only how long we let it try; a
+  // correct pin never gets there first).
+  bool first_decision = true;  // the unlink's own eviction comes here too, later
+  locking::sync_point_set("evictable:unpinned", [&] {
+    if (!std::exchange(first_decision, false)) return;
+    set(go);
+    std::unique_lock lk(mu);
+    cv.wait_for(lk, std::chrono::milliseconds(300), [&] { return unlinker_past_pin; });
+    EXPECT_FALSE(unlinker_past_pin) << "unlink pinned the inode during the eviction decision";
+  });
+  ASSERT_TRUE(vfs->release(c->file).ok());
+  // The decision kept the inode (still linked); the unlink then removes it and evicts it.
+  unlinker.join();
+  locking::sync_point_clear_all();
+  EXPECT_EQ(vfs->sb().nr_inodes(), before - 1);
+  EXPECT_EQ(ino_of("t"), 0u);
 }
 
 TEST_F(NamespaceTest, RmdirLocksParentThenChild) {
