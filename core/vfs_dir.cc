@@ -67,7 +67,8 @@ Result<void> Vfs::readdir(File* dir, uint64_t off, bool plus, const DirEmit& emi
         if (counted) looked_up.push_back(child);
         return true;
       });
-  if (!looked_up.empty()) sb.nlookup_get_each(looked_up);
+  // An error reply hands the client no entry, so then nothing is counted.
+  if (r.ok() && !looked_up.empty()) sb.nlookup_get_each(looked_up);
   rwsem_unlock(inode->i_rwsem, m);
   if (pos_lock) dir->f_pos_lock.unlock();
   inode->touch(Inode::kTimeA);

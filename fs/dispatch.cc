@@ -109,7 +109,9 @@ void reply(Request& r, fuse_file_info* fi, Result<core::Vfs::CreateOut>&& res) n
 void reply(Request& r, Result<Bytes>&& res) noexcept {
   if (failed(r, res)) return;
   r.finish(0);
-  fuse_reply_buf(r.req(), res->data.get(), res->len);
+  if (fuse_reply_buf(r.req(), res->data.get(), res->len) != 0) {
+    for (fuse_ino_t ino : res->lookups) r.vfs().forget(ino, 1);
+  }
 }
 
 void reply(Request& r, Result<LinkTarget>&& res) noexcept {

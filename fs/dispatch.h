@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/vfs.h"
 #include "fs/fuse.h"
@@ -26,6 +27,8 @@ struct OpenOut {              // fuse_reply_open (fi->fh = file)
 struct Bytes {                // fuse_reply_buf (read, readdir)
   std::unique_ptr<char[]> data;
   size_t len = 0;
+  // readdirplus: the entries whose lookup core counted; given back if the reply fails.
+  std::vector<fuse_ino_t> lookups;
 };
 struct LinkTarget {           // fuse_reply_readlink
   std::string target;

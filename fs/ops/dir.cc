@@ -59,6 +59,7 @@ Result<Bytes> readdir(Request& r, fuse_ino_t ino, size_t size, off_t off, fuse_f
     }
     if (need > room) return false;  // not consumed: the kernel asks again from this offset
     b.len += need;
+    if (plus && name != "." && name != "..") b.lookups.push_back(st.st_ino);
     return true;
   };
   LOCKFS_TRY(r.vfs().readdir(file_of(fi), static_cast<uint64_t>(off), plus, emit));
