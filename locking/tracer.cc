@@ -217,6 +217,18 @@ void read_ring(const Ring& r, std::vector<TraceEvent>* out) {
 
 }  // namespace
 
+void tracer_attach(ThreadState& ts) {
+  if (ts.ring == nullptr) attach_ring(ts);
+  if (ts.stats == nullptr) attach_stats(ts);
+}
+
+size_t tracer_rings_in_use() {
+  std::lock_guard lk(g_pool_mu);
+  size_t n = 0;
+  for (const auto& r : rings()) n += r->in_use ? 1 : 0;
+  return n;
+}
+
 void tracer_thread_exit(ThreadState& ts) {
   std::lock_guard lk(g_pool_mu);
   if (ts.ring != nullptr) ts.ring->in_use = false;

@@ -222,7 +222,10 @@ void might_sleep(const char* what) {
 // The combined hooks read the instrumentation flags once, look the thread state up once and
 // read the clock at most once (only for the tracer), whatever is on.
 void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep, const void* site) {
-  if (validator_on()) validator_before_acquire(t_state, m, mode, s, may_sleep, site);
+  const uint32_t on = g_instrumented.load(std::memory_order_relaxed);
+  ThreadState& ts = t_state;
+  if ((on & kInstrTracer) && __builtin_expect(!tracer_attached(ts), 0)) tracer_attach(ts);
+  if (on & kInstrValidator) validator_before_acquire(ts, m, mode, s, may_sleep, site);
 }
 
 void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns,

@@ -92,6 +92,15 @@ ThreadState& thread_state();
 // Tracer side of thread exit (tracer.cc): returns the ring and the lock_stat block to their
 // pools, keeping their events and counts.
 void tracer_thread_exit(ThreadState& ts);
+// A thread's first traced event takes a ring (allocated the first time: a megabyte at the
+// default size) and a lock_stat block from the pools. lock_wait_begin does it before a lock
+// is taken, so that no lock is held across the allocation.
+void tracer_attach(ThreadState& ts);
+inline bool tracer_attached(const ThreadState& ts) {
+  return ts.ring != nullptr && ts.stats != nullptr;
+}
+// Tests: rings now owned by a live thread.
+size_t tracer_rings_in_use();
 // Validator side: records a violation (tracing it against `lock` when given).
 void record_violation(ViolationKind kind, std::string message, const LockMap* lock);
 
