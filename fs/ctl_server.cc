@@ -85,6 +85,7 @@ int cmd_stats(Daemon& d, const std::vector<std::string>&, std::ostream& out) {
   out << "profile: " << o.mount.profile << "\n";
   out << "validate: " << locking::validate_mode_name(locking::validate_mode()) << "\n";
   out << "trace: " << (locking::tracer_enabled() ? "on" : "off") << "\n";
+  out << "trace_clock: " << locking::trace_clock_name() << "\n";
   out << "live_inodes: " << d.vfs().live_inodes() << "\n";
   auto inflight = d.inflight_ops();
   out << "inflight_requests: " << inflight.size() << "\n";

@@ -269,3 +269,7 @@ const char* trace_clock_source() {
 }
 
 }  // namespace lockfs::locking::internal
+
+namespace lockfs::locking {
+const char* trace_clock_name() { return internal::trace_clock_source(); }
+}  // namespace lockfs::locking

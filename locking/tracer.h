@@ -43,6 +43,9 @@ struct TraceEvent {
 void tracer_enable(size_t ring_events = 1 << 16);
 void tracer_disable();
 bool tracer_enabled();
+// Where event timestamps come from (locking/trace_clock.cc): "tsc" (the TSC, converted to
+// CLOCK_MONOTONIC), "clock_gettime", "calibrating" (its first 20 ms) or "undecided".
+const char* trace_clock_name();
 // Drops all recorded events and lock_stat counters.
 void trace_reset();
 

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "tests/mount/mount_fixture.h"
 
@@ -57,12 +59,21 @@ TEST_F(Ctl, ChromeTraceShowsMkdirExclusiveAndLookupShared) {
 
 TEST_F(Ctl, StatsContractViolationsResetLockstat) {
   ASSERT_TRUE(write_file(path("f"), "x"));
+  // The trace clock settles on its source once it has read clock_gettime for 20 ms.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(write_file(path("f"), "y"));
   Cmd stats = ctl("stats");
   ASSERT_EQ(stats.status, 0) << stats.out;
   EXPECT_NE(stats.out.find("live_inodes: "), std::string::npos);
   EXPECT_NE(stats.out.find("profile: current"), std::string::npos);
   EXPECT_NE(stats.out.find("validate: strict"), std::string::npos);
   EXPECT_NE(stats.out.find("  create calls="), std::string::npos);
+  // Timestamps come from the TSC exactly where the kernel keeps time with it.
+  const bool tsc = read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+                       .rfind("tsc\n", 0) == 0;
+  EXPECT_NE(stats.out.find(tsc ? "trace_clock: tsc\n" : "trace_clock: clock_gettime\n"),
+            std::string::npos)
+      << stats.out;
   Cmd c = ctl("contract");
   EXPECT_EQ(c.status, 0);
   EXPECT_NE(c.out.find("lookup"), std::string::npos);
