@@ -204,6 +204,15 @@ uint64_t refresh() {
   return true;
 }
 
+// Takes the new anchor unless another thread is taking it: true, and its time in *out.
+bool try_refresh(uint64_t* out) {
+  Clock& c = g_clock;
+  if (c.refreshing.exchange(true, std::memory_order_acquire)) return false;
+  *out = refresh();
+  c.refreshing.store(false, std::memory_order_release);
+  return true;
+}
+
 uint64_t now_slow(uint64_t tsc) {
   Clock& c = g_clock;
   int src = c.source.load(std::memory_order_acquire);
@@ -214,27 +223,18 @@ uint64_t now_slow(uint64_t tsc) {
     src = c.source.load(std::memory_order_acquire);
   }
   if (src == kMono) return mono_ns();
+  uint64_t v = 0;
   if (src == kCalibrating) {
     const uint64_t r = mono_ns();
-    if (r < c.calibrate_at.load(std::memory_order_relaxed) ||
-        c.refreshing.exchange(true, std::memory_order_acquire)) {
-      return r;
-    }
-    // The rate's first pair is read after `r`: what this returns is not earlier than it.
-    const uint64_t v = refresh();
-    c.refreshing.store(false, std::memory_order_release);
-    return v;
+    // The rate's first pair is read after `r`: what a refresh returns is not earlier.
+    if (r >= c.calibrate_at.load(std::memory_order_relaxed) && try_refresh(&v)) return v;
+    return r;
   }
-  uint64_t v = 0;
   bool stale = true;
   bool have = from_anchor(tsc, &v, &stale);
   // An anchor newer than our TSC reading, or one being rewritten under us: read again.
   for (int retry = 0; !have && retry < 3; ++retry) have = from_anchor(read_tsc(), &v, &stale);
-  if (stale && !c.refreshing.exchange(true, std::memory_order_acquire)) {
-    const uint64_t r = refresh();
-    c.refreshing.store(false, std::memory_order_release);
-    return r;
-  }
+  if (stale && try_refresh(&v)) return v;
   // Someone else is taking the new anchor: the old line is still good for a while.
   return have ? v : mono_ns();
 }

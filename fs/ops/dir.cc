@@ -34,6 +34,7 @@ Result<Bytes> readdir(Request& r, fuse_ino_t ino, size_t size, off_t off, fuse_f
     cname.assign(name);  // libfuse wants a NUL-terminated name
     size_t room = size - b.len;
     size_t need;
+    bool counted = false;  // an entry the client links: core counts a lookup for it
     if (plus) {
       fuse_entry_param e;
       memset(&e, 0, sizeof e);
@@ -42,6 +43,7 @@ Result<Bytes> readdir(Request& r, fuse_ino_t ino, size_t size, off_t off, fuse_f
         e.attr.st_mode = st.st_mode;
       } else {
         e.ino = st.st_ino;
+        counted = true;
         e.generation = core::kInodeGeneration;  // as lookup sends it, or the kernel
                                                  // takes the nodeid for reused (bad inode)
         e.attr = st;
@@ -59,7 +61,7 @@ Result<Bytes> readdir(Request& r, fuse_ino_t ino, size_t size, off_t off, fuse_f
     }
     if (need > room) return false;  // not consumed: the kernel asks again from this offset
     b.len += need;
-    if (plus && name != "." && name != "..") b.lookups.push_back(st.st_ino);
+    if (counted) b.lookups.push_back(st.st_ino);
     return true;
   };
   LOCKFS_TRY(r.vfs().readdir(file_of(fi), static_cast<uint64_t>(off), plus, emit));
