@@ -24,6 +24,25 @@
 namespace lockfs::fs {
 namespace {
 
+// Which file a path names now: device, inode and change time (see CtlServer::socket_id_).
+std::tuple<dev_t, ino_t, time_t, long> file_id(const struct stat& st) {
+  return {st.st_dev, st.st_ino, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
+}
+
+// True when a server accepts connections on the Unix socket at `path` (a stopped process's
+// listening socket still does: the kernel queues the connection).
+bool someone_listens(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return false;
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
 struct CommandEntry {
   std::string help;
   CtlCommand fn;
@@ -242,7 +261,7 @@ Result<std::string> CtlServer::start(const std::string& canonical_mountpoint) {
     close(fd);
     return err(-e);
   }
-  if (lstat(path_.c_str(), &st) == 0) socket_id_ = {st.st_dev, st.st_ino};
+  if (lstat(path_.c_str(), &st) == 0) socket_id_ = file_id(st);
   listen_fd_ = fd;
   thread_ = std::thread([this] { run(); });
   return path_;
@@ -255,9 +274,11 @@ void CtlServer::stop() {
   close(listen_fd_);
   listen_fd_ = -1;
   // Only our own socket: a new daemon on the same mount point (mounted as soon as we were
-  // unmounted) may already have replaced it with its own.
+  // unmounted) may already have replaced it with its own. Its file can look like ours --
+  // ext4 gives it our inode number at once and, within one clock tick, our ctime -- so a
+  // socket somebody still listens on (ours is closed above) is not ours either.
   struct stat st;
-  if (lstat(path_.c_str(), &st) == 0 && socket_id_ == std::pair{st.st_dev, st.st_ino}) {
+  if (lstat(path_.c_str(), &st) == 0 && socket_id_ == file_id(st) && !someone_listens(path_)) {
     unlink(path_.c_str());
   }
 }

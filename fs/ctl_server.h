@@ -11,6 +11,7 @@
 #include <ostream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -49,7 +50,9 @@ class CtlServer {
   Daemon& d_;
   int listen_fd_ = -1;
   std::string path_;
-  std::pair<dev_t, ino_t> socket_id_{};  // the socket file we bound (stop() unlinks only it)
+  // The socket file we bound (stop() unlinks only it, and only if nobody listens on it):
+  // device, inode and change time.
+  std::tuple<dev_t, ino_t, time_t, long> socket_id_{};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -138,7 +138,7 @@ TEST_F(Ctl, ALateExitLeavesTheNextDaemonsSocket) {
   ASSERT_EQ(waitpid(old, &st, 0), old);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(log_);
   Cmd c = ctl("stats");
-  EXPECT_EQ(c.status, 0) << c.out;
+  EXPECT_EQ(c.status, 0) << c.out << "\n" << read_file(log_);
 }
 
 TEST_F(Ctl, TraceFileWrittenAtUnmount) {
