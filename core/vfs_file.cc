@@ -210,10 +210,14 @@ Result<size_t> Vfs::write_cached(File* f, uint64_t off, std::span<const char> da
 // vfs flush (filp_close) — row file_operations.flush: no lock. Drops the owner's POSIX locks.
 Result<void> Vfs::flush(File* f, uint64_t lock_owner) {
   OpScope op("flush");
-  struct flock unlock {};
-  unlock.l_type = F_UNLCK;
-  unlock.l_whence = SEEK_SET;
-  (void)setlk(f, lock_owner, unlock, false);
+  // locks_remove_posix: an inode that never had a lock has no context and nothing to drop,
+  // so no nested setlk either (every close sends a flush).
+  if (f->f_inode->flctx_if_any() != nullptr) {
+    struct flock unlock {};
+    unlock.l_type = F_UNLCK;
+    unlock.l_whence = SEEK_SET;
+    (void)setlk(f, lock_owner, unlock, false);
+  }
   return memfs::flush(f);
 }
 
@@ -221,7 +225,8 @@ Result<void> Vfs::flush(File* f, uint64_t lock_owner) {
 // then the file's pin on the inode (which may evict an unlinked inode).
 Result<void> Vfs::release(File* f) {
   OpScope op("release");
-  (void)flock(f, 0, LOCK_UN);
+  // locks_remove_file: likewise only where a lock context exists.
+  if (f->f_inode->flctx_if_any() != nullptr) (void)flock(f, 0, LOCK_UN);
   Result<void> r = memfs::release(f);
   Inode* inode = f->f_inode;
   sb_->file_released(f);

@@ -34,6 +34,19 @@ std::vector<LockEvent> record_locks(const std::function<void()>& fn,
   return out;
 }
 
+std::vector<std::string> record_ops(const std::function<void()>& fn) {
+  const uint32_t tid = locking::trace_thread_id();
+  const uint64_t start = locking::internal::now_ns();
+  fn();
+  std::vector<std::string> out;
+  for (const locking::TraceEvent& e : locking::trace_snapshot()) {
+    if (e.tid == tid && e.ts_ns >= start && e.type == locking::EventType::kOpBegin) {
+      out.emplace_back(e.op);
+    }
+  }
+  return out;
+}
+
 std::string format_events(const std::vector<LockEvent>& events) {
   std::string s;
   for (const LockEvent& e : events) {

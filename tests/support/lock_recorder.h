@@ -34,6 +34,9 @@ std::vector<std::string> vfs_lock_classes();
 std::vector<LockEvent> record_locks(const std::function<void()>& fn,
                                     const std::vector<std::string>& classes = vfs_lock_classes());
 
+// The operations (OpScope names, nested ones included) `fn` began on this thread, in order.
+std::vector<std::string> record_ops(const std::function<void()>& fn);
+
 // "i_rwsem(dir)#1/parent:exclusive i_rwsem(reg)#5/normal:exclusive"
 std::string format_events(const std::vector<LockEvent>& events);
 

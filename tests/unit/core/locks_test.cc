@@ -13,6 +13,7 @@
 #include "core/vfs.h"
 #include "locking/sync_point.h"
 #include "tests/support/core_fixture.h"
+#include "tests/support/lock_recorder.h"
 
 namespace lockfs::testing {
 namespace {
@@ -111,6 +112,25 @@ TEST_F(LocksTest, SetlkwIsKillable) {
   });
   waiter.join();
   ASSERT_TRUE(vfs->setlk(f1, 1, lk(F_UNLCK, 0, 0), false).ok());
+}
+
+// Every close sends a flush, and the last one a release. On an inode that never had a lock
+// there is nothing to drop (locks_remove_posix and locks_remove_file return at once), so
+// neither runs a nested lock operation. Once a lock context exists, both do.
+TEST_F(LocksTest, CloseRunsALockOperationOnlyWhereLocksWereUsed) {
+  auto ops = record_ops([&] {
+    ASSERT_TRUE(vfs->flush(f2, 2).ok());
+    ASSERT_TRUE(vfs->release(f2).ok());
+  });
+  f2 = nullptr;
+  EXPECT_EQ(ops, (std::vector<std::string>{"flush", "release"}));
+  ASSERT_TRUE(vfs->setlk(f1, 1, lk(F_RDLCK, 0, 1), false).ok());
+  ops = record_ops([&] {
+    ASSERT_TRUE(vfs->flush(f1, 1).ok());
+    ASSERT_TRUE(vfs->release(f1).ok());
+  });
+  f1 = nullptr;
+  EXPECT_EQ(ops, (std::vector<std::string>{"flush", "setlk", "release", "flock"}));
 }
 
 TEST_F(LocksTest, FlockSharedExclusiveAndNonBlocking) {
