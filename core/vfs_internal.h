@@ -14,6 +14,11 @@ namespace lockfs::core {
 
 // Pins `ino`; an empty ref when it does not exist.
 inline InodeRef pin(SuperBlock& sb, Ino ino) { return InodeRef(&sb, sb.iget(ino)); }
+// One more pin of an inode the caller has pinned: an ihold, no inode_hash_lock.
+inline InodeRef pin_again(SuperBlock& sb, const InodeRef& ref) {
+  sb.ihold(ref.get());
+  return InodeRef(&sb, ref.get());
+}
 
 // The reply for a name the client now holds: takes one lookup count of `inode`.
 EntryOut make_entry(SuperBlock& sb, Inode* inode);

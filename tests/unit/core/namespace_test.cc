@@ -193,6 +193,25 @@ TEST_F(NamespaceTest, ARequestOnAKnownInodeTakesTheInodeTableOnce) {
   EXPECT_EQ(vfs->sb().counts(e->ino), std::make_pair(uint64_t{0}, uint64_t{0}));
 }
 
+// A rename within one directory pins it twice, but looks it up in the inode table once. (As
+// over FUSE, the client has looked up the directory and the file: no pin starts from 0.)
+TEST_F(NamespaceTest, ARenameWithinOneDirectoryLooksItUpOnce) {
+  mkdir(kRootIno, "d");
+  Result<core::EntryOut> d = vfs->lookup(kRootIno, "d");
+  ASSERT_TRUE(d.ok());
+  mkfile(d->ino, "a");
+  Result<core::EntryOut> a = vfs->lookup(d->ino, "a");
+  ASSERT_TRUE(a.ok());
+  auto ev = record_locks([&] { ASSERT_TRUE(vfs->rename(d->ino, "a", d->ino, "b", 0).ok()); },
+                         {"inode_hash_lock"});
+  EXPECT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(vfs->lookup(d->ino, "a").error(), -ENOENT);
+  // Both of the rename's pins on the directory are gone again.
+  EXPECT_EQ(vfs->sb().counts(d->ino), std::make_pair(uint64_t{0}, uint64_t{1}));
+  vfs->forget(a->ino, 1);
+  vfs->forget(d->ino, 1);
+}
+
 // An unlink pins its victim (ihold) while the last pin of that inode is being dropped on
 // another thread, whose eviction decision has seen the count at 0 and not yet nlink: the
 // pin must wait for that decision (which keeps the still-linked inode), or the decision
