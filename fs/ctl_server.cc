@@ -235,7 +235,7 @@ bool dump_trace_file(const std::string& path) {
   return static_cast<bool>(out);
 }
 
-Result<std::string> CtlServer::start(const std::string& canonical_mountpoint) {
+Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint) {
   register_builtin_commands();
   uid_t uid = getuid();
   std::string dir = ctl::socket_dir(uid);
@@ -256,21 +256,26 @@ Result<std::string> CtlServer::start(const std::string& canonical_mountpoint) {
   int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   int bind_errno = errno;
   umask(old);
-  if (rc != 0 || listen(fd, 8) != 0) {
+  if (rc != 0 || ::listen(fd, 8) != 0) {
     int e = rc != 0 ? bind_errno : errno;
     close(fd);
     return err(-e);
   }
   if (lstat(path_.c_str(), &st) == 0) socket_id_ = file_id(st);
   listen_fd_ = fd;
-  thread_ = std::thread([this] { run(); });
   return path_;
 }
 
+void CtlServer::start() {
+  if (listen_fd_ >= 0 && !thread_.joinable()) thread_ = std::thread([this] { run(); });
+}
+
 void CtlServer::stop() {
-  if (!thread_.joinable()) return;
-  stop_.store(true);
-  thread_.join();
+  if (thread_.joinable()) {
+    stop_.store(true);
+    thread_.join();
+  }
+  if (listen_fd_ < 0) return;
   close(listen_fd_);
   listen_fd_ = -1;
   // Only our own socket: a new daemon on the same mount point (mounted as soon as we were

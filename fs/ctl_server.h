@@ -30,7 +30,7 @@ int run_ctl_command(Daemon& d, const std::string& line, std::ostream& out);
 // Writes the trace to `path`, format from the extension (.json chrome, .jsonl, else text).
 bool dump_trace_file(const std::string& path);
 
-// Thread safety: start() and stop() from the main thread only.
+// Thread safety: listen(), start() and stop() from the main thread only.
 class CtlServer {
  public:
   explicit CtlServer(Daemon& d) : d_(d) {}
@@ -38,9 +38,15 @@ class CtlServer {
   CtlServer(const CtlServer&) = delete;
   CtlServer& operator=(const CtlServer&) = delete;
 
-  // Binds the socket for `canonical_mountpoint` and starts the thread. Returns the path, or
-  // a negative errno (the daemon then runs without a control interface, and says so).
-  Result<std::string> start(const std::string& canonical_mountpoint);
+  // Binds and listens on the socket for `canonical_mountpoint`, before the mount appears:
+  // whoever sees the mount (or the return of a backgrounding `lockfs MNT`) can connect at
+  // once, and waits in the backlog until start(). No thread yet, as fuse_daemonize() forks
+  // after this. Returns the path, or a negative errno (the daemon then runs without a
+  // control interface, and says so).
+  Result<std::string> listen(const std::string& canonical_mountpoint);
+  // Starts answering on the listening socket; nothing if listen() failed.
+  void start();
+  // Stops answering and removes the socket file if it is still ours.
   void stop();
 
  private:

@@ -43,6 +43,10 @@ int serve(fs::Daemon& d, fuse_args* args, const std::string& canonical) {
   fuse_session* se = fuse_session_new(args, &ops, sizeof ops, &d);
   if (se == nullptr) return 1;  // libfuse printed why (e.g. an unknown -o option)
   int ret = 1;
+  // Listening before the mount appears: a script that runs lockfs-ctl as soon as it sees
+  // the mount, or as soon as a backgrounding `lockfs MNT` returns, finds the socket.
+  fs::CtlServer ctl(d);
+  const Result<std::string> path = ctl.listen(canonical);
   if (fuse_set_signal_handlers(se) == 0) {
     if (fuse_session_mount(se, canonical.c_str()) == 0) {
       fuse_daemonize(o.foreground ? 1 : 0);
@@ -52,8 +56,7 @@ int serve(fs::Daemon& d, fuse_args* args, const std::string& canonical) {
                          locking::validate_mode_name(o.validate),
                          o.trace ? std::to_string(o.trace_ring) : std::string("off"),
                          o.mount.size_bytes, o.mount.nr_inodes);
-      fs::CtlServer ctl(d);
-      auto path = ctl.start(canonical);
+      ctl.start();  // after the fork in fuse_daemonize: threads do not survive it
       if (path.ok()) fs::fs_log()->info("control socket {}", *path);
       else fs::fs_log()->warn("no control socket: {}", strerror(-path.error()));
 
@@ -78,6 +81,7 @@ int serve(fs::Daemon& d, fuse_args* args, const std::string& canonical) {
     }
     fuse_remove_signal_handlers(se);
   }
+  ctl.stop();  // a failed mount leaves no socket behind
   fuse_session_destroy(se);
   return ret;
 }

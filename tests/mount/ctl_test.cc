@@ -2,7 +2,11 @@
 // mkdir taking the parent's i_rwsem exclusive and lookup taking it shared; stats, contract,
 // violations, reset; trace_file at unmount; --help, bad options, and mounting through
 // mount.fuse3 (`mount -t fuse.lockfs`).
+#include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -190,6 +194,77 @@ TEST(LockfsCommandLine, HelpAndBadOptions) {
   EXPECT_EQ(diff.status, 0);
   EXPECT_FALSE(diff.out.empty());
   EXPECT_EQ(sh(kBin + "/lockfs-ctl contract --profile=9.x").status, 2);
+}
+
+// The daemon listens on its control socket before its mount appears, so a script that runs
+// lockfs-ctl the moment it sees the mount (or the moment a backgrounding `lockfs MNT`
+// returns) reaches it. The daemon is frozen the instant the mount shows up; its socket must
+// already take connections. (Bound after the mount, the socket was missing here about one
+// time in three.)
+TEST(LockfsCommandLine, ControlSocketListensBeforeTheMountAppears) {
+  if (access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/fuse";
+  char tmpl[] = "/tmp/lockfs-sock.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, mnt = dir + "/mnt", log = dir + "/lockfs.log";
+  ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
+  // fs/ctl_protocol.h: the socket directory, and a name ending "<mount point>-<hash>.sock".
+  const uid_t uid = getuid();
+  struct stat rs;
+  const std::string run_user = "/run/user/" + std::to_string(uid);
+  const std::string sock_dir = uid == 0 ? "/run/lockfs"
+                               : stat(run_user.c_str(), &rs) == 0 ? run_user + "/lockfs"
+                                                                  : "/tmp/lockfs-" + std::to_string(uid);
+  const std::string unique = dir.substr(dir.rfind('/') + 1);  // "lockfs-sock.XXXXXX"
+  for (int round = 0; round < 3; round++) {
+    pid_t daemon = fork();
+    if (daemon == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      const std::string bin = kBin + "/lockfs";
+      execl(bin.c_str(), "lockfs", "-f", mnt.c_str(), "-o", "validate=off", (char*)nullptr);
+      _exit(127);
+    }
+    ASSERT_GT(daemon, 0);
+    bool mounted = false;
+    for (int i = 0; i < 2000000 && !(mounted = is_mounted(mnt)); i++) {
+      if (waitpid(daemon, nullptr, WNOHANG) == daemon) break;
+    }
+    ASSERT_EQ(kill(daemon, SIGSTOP), 0);
+    std::string sock;
+    if (DIR* d = opendir(sock_dir.c_str())) {
+      while (dirent* e = readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.find(unique + "-mnt-") != std::string::npos && name.ends_with(".sock"))
+          sock = sock_dir + "/" + name;
+      }
+      closedir(d);
+    }
+    bool listening = false;
+    if (!sock.empty()) {
+      int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+      listening = connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+      ::close(c);
+    }
+    ASSERT_EQ(kill(daemon, SIGCONT), 0);
+    EXPECT_TRUE(mounted) << read_file(log);
+    EXPECT_FALSE(sock.empty()) << "round " << round << ": no socket in " << sock_dir;
+    EXPECT_TRUE(listening) << "round " << round << ": " << sock << " takes no connection";
+    if (mounted) {
+      Cmd c = sh(kBin + "/lockfs-ctl " + quote(mnt) + " stats");
+      EXPECT_EQ(c.status, 0) << c.out;
+      EXPECT_EQ(sh("fusermount3 -u " + quote(mnt)).status, 0);
+    }
+    int st = 0;
+    ASSERT_EQ(waitpid(daemon, &st, 0), daemon);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(log);
+    // The daemon took its socket with it.
+    EXPECT_NE(access(sock.c_str(), F_OK), 0) << sock;
+  }
+  sh("rm -rf " + quote(dir));
 }
 
 TEST(LockfsCommandLine, MountThroughMountFuse3Helper) {
