@@ -21,6 +21,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "locking/internal/runtime.h"
 #include "locking/task.h"
@@ -175,13 +176,11 @@ Ring* attach_ring(ThreadState& ts) {
   return pick;
 }
 
-inline void emit(ThreadState& ts, const TraceEvent& e) {
+inline void emit_words(ThreadState& ts, const uint64_t (&words)[kSlotWords]) {
   Ring* r = ts.ring;
   if (__builtin_expect(r == nullptr || r->cap != g_ring_cap.load(std::memory_order_relaxed), 0)) {
     r = attach_ring(ts);
   }
-  uint64_t words[kSlotWords];
-  pack_event(e, words);
   const uint64_t h = r->head.load(std::memory_order_relaxed);
   Slot& slot = r->slots[r->wpos];
   r->wpos = r->wpos + 1 == r->cap ? 0 : r->wpos + 1;
@@ -189,8 +188,17 @@ inline void emit(ThreadState& ts, const TraceEvent& e) {
   // pairing with the acquire fence in read_ring), so they know the slot's old event is gone.
   r->writing.store(h + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  for (size_t i = 0; i < kSlotWords; ++i) slot.w[i].store(words[i], std::memory_order_relaxed);
+  // Unrolled by hand: a loop of atomic stores stays a loop (four instructions a word).
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    (slot.w[I].store(words[I], std::memory_order_relaxed), ...);
+  }(std::make_index_sequence<kSlotWords>{});
   r->head.store(h + 1, std::memory_order_release);
+}
+
+inline void emit(ThreadState& ts, const TraceEvent& e) {
+  uint64_t words[kSlotWords];
+  pack_event(e, words);
+  emit_words(ts, words);
 }
 
 void read_ring(const Ring& r, std::vector<TraceEvent>* out) {
@@ -383,6 +391,64 @@ void internal::trace_lock_at(ThreadState& ts, uint64_t now, EventType type, cons
       break;
   }
 }
+
+namespace internal {
+namespace {
+
+// A lock event's slot words, as pack_event lays out a TraceEvent.
+[[gnu::always_inline]] inline void emit_lock(ThreadState& ts, uint64_t now, uint64_t wait_ns,
+                                             const LockMap& m, uint16_t class_id, EventType type,
+                                             Mode mode, Subclass s, bool contended) {
+  const Task& task = current();
+  const uint64_t words[kSlotWords] = {
+      now,
+      wait_ns,
+      m.object,
+      m.aux,
+      reinterpret_cast<uintptr_t>(task.op),
+      uint64_t{ensure_tid(ts)} | uint64_t{static_cast<uint32_t>(task.pid)} << 32,
+      uint64_t{class_id} << 32 | uint64_t{static_cast<uint8_t>(type)} << 48 |
+          uint64_t{static_cast<uint8_t>(mode)} << 56,
+      uint64_t{static_cast<uint8_t>(s)} | uint64_t{contended} << 8,
+  };
+  emit_words(ts, words);
+}
+
+}  // namespace
+
+void trace_acquire(ThreadState& ts, uint64_t now, const LockMap& m, Mode mode, Subclass s,
+                   bool contended, uint64_t wait_ns) {
+  const uint16_t class_id = m.cls != nullptr ? m.cls->id() : 0;
+  emit_lock(ts, now, wait_ns, m, class_id, EventType::kAcquire, mode, s, contended);
+  if (class_id == 0) return;
+  ClassStat& st = my_stats(ts, class_id);
+  stat_add(st.acquisitions, 1);
+  if (contended) {
+    stat_add(st.contentions, 1);
+    stat_add(st.wait_total, wait_ns);
+    stat_max(st.wait_max, wait_ns);
+  }
+  if (ts.nholds < kMaxHeld) ts.holds[ts.nholds++] = {&m, now, s};
+}
+
+void trace_release(ThreadState& ts, uint64_t now, const LockMap& m, Mode mode) {
+  const uint16_t class_id = m.cls != nullptr ? m.cls->id() : 0;
+  // A release carries no subclass: take the acquire's, and its time for the hold. Locks
+  // are mostly released last-taken first: search from the top.
+  int hold = ts.nholds - 1;
+  while (hold >= 0 && ts.holds[hold].key != &m) --hold;
+  const Subclass s = hold >= 0 ? ts.holds[hold].subclass : Subclass::kNormal;
+  emit_lock(ts, now, 0, m, class_id, EventType::kRelease, mode, s, false);
+  if (class_id == 0 || hold < 0) return;
+  ClassStat& st = my_stats(ts, class_id);
+  const uint64_t held = elapsed_ns(ts.holds[hold].ts_ns, now);
+  stat_add(st.hold_total, held);
+  stat_max(st.hold_max, held);
+  for (int j = hold; j + 1 < ts.nholds; ++j) ts.holds[j] = ts.holds[j + 1];
+  --ts.nholds;
+}
+
+}  // namespace internal
 
 // Sums the blocks of the current epoch, live threads' and exited threads' alike.
 std::vector<LockStat> lock_stats() {

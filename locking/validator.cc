@@ -239,8 +239,7 @@ void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint
       now = 0;
     }
     if (on & kInstrValidator) validator_after_acquire(ts, m, mode, s, now, site);
-    if (on & kInstrTracer)
-      trace_lock_at(ts, now, EventType::kAcquire, m, mode, s, contended, wait_ns);
+    if (on & kInstrTracer) trace_acquire(ts, now, m, mode, s, contended, wait_ns);
   }
   // After the event is recorded and outside the primitive's internal locks: a "hold" rule
   // keeps the lock taken for a while, which is what the interrupt tests wait behind.
@@ -262,8 +261,7 @@ void lock_released(const LockMap& m, Mode mode) {
   if (!(on & (kInstrValidator | kInstrTracer))) return;
   ThreadState& ts = t_state;
   if (on & kInstrValidator) validator_on_release(ts, m, mode);
-  if (on & kInstrTracer)
-    trace_lock_at(ts, now_ns(), EventType::kRelease, m, mode, Subclass::kNormal, false, 0);
+  if (on & kInstrTracer) trace_release(ts, now_ns(), m, mode);
 }
 
 void validator_before_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s,

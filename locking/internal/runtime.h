@@ -113,6 +113,10 @@ void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subcl
                              const void* site);
 void trace_lock_at(ThreadState& ts, uint64_t now, EventType type, const LockMap& m, Mode mode,
                    Subclass s, bool contended, uint64_t wait_ns);
+// trace_lock_at for the two events of every lock section, without its switch over types.
+void trace_acquire(ThreadState& ts, uint64_t now, const LockMap& m, Mode mode, Subclass s,
+                   bool contended, uint64_t wait_ns);
+void trace_release(ThreadState& ts, uint64_t now, const LockMap& m, Mode mode);
 
 // A TaskScope closes: reports locks taken since the held stack was `depth` deep and not
 // released (they stay on the stack: the thread does hold them).
