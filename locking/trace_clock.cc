@@ -213,7 +213,8 @@ bool try_refresh(uint64_t* out) {
   return true;
 }
 
-uint64_t now_slow(uint64_t tsc) {
+// Out of line, so that now_ns()'s fast path needs no callee-saved registers.
+[[gnu::noinline, gnu::cold]] uint64_t now_slow(uint64_t tsc) {
   Clock& c = g_clock;
   int src = c.source.load(std::memory_order_acquire);
   if (src == kUndecided) {
