@@ -80,14 +80,15 @@ const Row* find(Profile p, Op op) {
   return nullptr;
 }
 
-bool condition_applies(const char* cond, unsigned conds) {
-  if (cond == nullptr || *cond == '\0') return true;
+// The Cond bit a rule's condition text needs (kCondNone: it applies whenever bound).
+unsigned condition_bit(const char* cond) {
+  if (cond == nullptr || *cond == '\0') return kCondNone;
   std::string_view c(cond);
-  if (c.find("cross") != std::string_view::npos) return conds & kCondCrossDir;
-  if (c.find("O_CREAT") != std::string_view::npos) return conds & kCondCreate;
+  if (c.find("cross") != std::string_view::npos) return kCondCrossDir;
+  if (c.find("O_CREAT") != std::string_view::npos) return kCondCreate;
   // Other conditions ("if the target exists", "if a subdirectory changes parent") are
   // expressed by the caller binding a lock for that role only when the condition holds.
-  return true;
+  return kCondNone;
 }
 
 }  // namespace
@@ -112,6 +113,18 @@ Contract::Contract(Profile profile) : profile_(profile) {
       rows_[i] = find(Profile::kCurrent, op);
       fallback_[i] = rows_[i] != nullptr;
     }
+    if (rows_[i] == nullptr) continue;
+    for (const contract::LockRule& rule : rows_[i]->locks) {
+      locking::Mode need;
+      switch (rule.req) {
+        case Req::kExclusive: need = locking::Mode::kExclusive; break;
+        case Req::kShared:
+        case Req::kSharedOrExclusive:
+        case Req::kHeld: need = locking::Mode::kShared; break;  // kShared accepts either mode
+        default: continue;                                     // no, maybe: nothing to check
+      }
+      checks_[i].push_back({rule.role, rule.lock, rule.req, need, condition_bit(rule.condition)});
+    }
   }
 }
 
@@ -132,22 +145,14 @@ std::optional<locking::Mode> Contract::mode(Op op, Role role, LockId lock) const
 
 int contract_check(const Contract& c, Op op, std::initializer_list<Binding> bindings,
                    unsigned conds) {
-  const Row* r = c.row(op);
-  if (r == nullptr) return 0;
+  // With the validator off, lock_is_held answers yes to everything: nothing to find.
+  if (locking::validate_mode() == locking::ValidateMode::kOff) return 0;
   int bad = 0;
-  for (const contract::LockRule& rule : r->locks) {
-    if (!condition_applies(rule.condition, conds)) continue;
-    locking::Mode need;
-    switch (rule.req) {
-      case Req::kExclusive: need = locking::Mode::kExclusive; break;
-      case Req::kShared:
-      case Req::kSharedOrExclusive:
-      case Req::kHeld: need = locking::Mode::kShared; break;  // kShared accepts either mode
-      default: continue;                                     // no, maybe: nothing to check
-    }
+  for (const ContractCheck& rule : c.checks(op)) {
+    if (rule.cond != kCondNone && !(conds & rule.cond)) continue;
     for (const Binding& b : bindings) {
       if (b.role != rule.role || b.lock != rule.lock || b.map == nullptr) continue;
-      if (locking::lock_is_held(*b.map, need)) continue;
+      if (locking::lock_is_held(*b.map, rule.need)) continue;
       ++bad;
       locking::report_violation(
           locking::ViolationKind::kContract,

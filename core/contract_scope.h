@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <vector>
 
 #include "locking/contract.h"
 #include "locking/lock_class.h"
@@ -28,6 +29,16 @@ enum class Op : uint8_t {
 inline constexpr size_t kOpCount = static_cast<size_t>(Op::kCount);
 const char* op_name(Op op);  // "inode_operations.lookup"
 
+// One rule of a row as contract_check tests it: the lock (role, lock) must be held in
+// `need` whenever the caller's conditions include `cond` (0: always).
+struct ContractCheck {
+  contract::Role role;
+  contract::LockId lock;
+  contract::Req req;
+  locking::Mode need;
+  unsigned cond;  // Cond bits
+};
+
 // Thread safety: immutable after construction.
 class Contract {
  public:
@@ -41,11 +52,16 @@ class Contract {
   // The mode a caller takes (role, lock) in, per the row: exclusive for "exclusive"/"yes",
   // shared for "shared"/"read/write"; nullopt for "no"/"maybe" or no row.
   std::optional<locking::Mode> mode(Op op, contract::Role role, contract::LockId lock) const;
+  // The row's rules that require a lock held, with their conditions parsed (mount time).
+  const std::vector<ContractCheck>& checks(Op op) const {
+    return checks_[static_cast<size_t>(op)];
+  }
 
  private:
   contract::Profile profile_;
   std::array<const contract::Row*, kOpCount> rows_{};
   std::array<bool, kOpCount> fallback_{};
+  std::array<std::vector<ContractCheck>, kOpCount> checks_{};
 };
 
 // One concrete lock playing a role of the row.

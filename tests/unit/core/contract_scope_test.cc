@@ -8,6 +8,7 @@
 #include "core/namei.h"
 #include "core/super.h"
 #include "core/vfs.h"
+#include "locking/validator.h"
 #include "tests/support/core_fixture.h"
 
 namespace lockfs::testing {
@@ -98,6 +99,27 @@ TEST_F(ContractScopeTest, ContractCheckPassesWhenHeld) {
   root->i_rwsem.up_read();
   EXPECT_TRUE(saw(ViolationKind::kContract));
   clear_violations();
+}
+
+// A conditional rule applies only when the caller says its condition holds: rename wants
+// s_vfs_rename_sem only across directories.
+TEST_F(ContractScopeTest, ConditionalRuleAppliesOnlyUnderItsCondition) {
+  core::SuperBlock& sb = vfs->sb();
+  const locking::LockMap* sem = &sb.s_vfs_rename_sem.map();
+  const std::initializer_list<core::Binding> bound = {
+      {ct::Role::kSuperblock, ct::LockId::kSVfsRenameSem, sem}};
+  EXPECT_EQ(core::contract_check(sb.s_contract, core::Op::kRename, bound, core::kCondNone), 0);
+  EXPECT_FALSE(saw(ViolationKind::kContract));
+  EXPECT_EQ(core::contract_check(sb.s_contract, core::Op::kRename, bound, core::kCondCrossDir),
+            1);
+  EXPECT_TRUE(saw(ViolationKind::kContract));
+  clear_violations();
+  // With the validator off there is nothing to check against: no violation, whatever is held.
+  locking::set_validate_mode(locking::ValidateMode::kOff);
+  EXPECT_EQ(core::contract_check(sb.s_contract, core::Op::kRename, bound, core::kCondCrossDir),
+            0);
+  locking::set_validate_mode(locking::ValidateMode::kStrict);
+  EXPECT_FALSE(saw(ViolationKind::kContract));
 }
 
 TEST_F(ContractScopeTest, DirectoriesInTheWrongOrderAreAnOrderCycle) {
