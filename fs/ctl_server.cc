@@ -36,9 +36,11 @@ bool someone_listens(const std::string& path) {
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) return false;
   memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a listener whose backlog is full (a stopped daemon) would block connect().
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return false;
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  const bool ok =
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EAGAIN;
   close(fd);
   return ok;
 }
@@ -235,7 +237,7 @@ bool dump_trace_file(const std::string& path) {
   return static_cast<bool>(out);
 }
 
-Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint) {
+Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint, bool take_over) {
   register_builtin_commands();
   uid_t uid = getuid();
   std::string dir = ctl::socket_dir(uid);
@@ -251,7 +253,11 @@ Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint) {
   memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return err(-errno);
-  unlink(path_.c_str());  // a stale socket of a daemon that died
+  // A daemon still listens there: another lockfs on this mount point, which our mount will
+  // cover. Its socket is taken over only once that mount exists, so that a mount which fails
+  // leaves the other daemon reachable.
+  if (!take_over && someone_listens(path_)) return err(-EADDRINUSE);
+  unlink(path_.c_str());  // a stale socket of a daemon that died, or the covered daemon's
   mode_t old = umask(0177);
   int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   int bind_errno = errno;

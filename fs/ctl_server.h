@@ -41,9 +41,10 @@ class CtlServer {
   // Binds and listens on the socket for `canonical_mountpoint`, before the mount appears:
   // whoever sees the mount (or the return of a backgrounding `lockfs MNT`) can connect at
   // once, and waits in the backlog until start(). No thread yet, as fuse_daemonize() forks
-  // after this. Returns the path, or a negative errno (the daemon then runs without a
-  // control interface, and says so).
-  Result<std::string> listen(const std::string& canonical_mountpoint);
+  // after this. A socket another daemon listens on is left alone (-EADDRINUSE) unless
+  // `take_over`: call again with it once our mount covers that daemon's. Returns the path,
+  // or a negative errno (the daemon then runs without a control interface, and says so).
+  Result<std::string> listen(const std::string& canonical_mountpoint, bool take_over = false);
   // Starts answering on the listening socket; nothing if listen() failed.
   void start();
   // Stops answering and removes the socket file if it is still ours.

@@ -46,9 +46,11 @@ int serve(fs::Daemon& d, fuse_args* args, const std::string& canonical) {
   // Listening before the mount appears: a script that runs lockfs-ctl as soon as it sees
   // the mount, or as soon as a backgrounding `lockfs MNT` returns, finds the socket.
   fs::CtlServer ctl(d);
-  const Result<std::string> path = ctl.listen(canonical);
+  Result<std::string> path = ctl.listen(canonical);
   if (fuse_set_signal_handlers(se) == 0) {
     if (fuse_session_mount(se, canonical.c_str()) == 0) {
+      // Mounted over another lockfs on the same mount point: lockfs-ctl now reaches us.
+      if (!path.ok() && path.error() == -EADDRINUSE) path = ctl.listen(canonical, true);
       fuse_daemonize(o.foreground ? 1 : 0);
       d.session = se;
       fs::fs_log()->info("mounted on {} profile={} validate={} trace={} size={} nr_inodes={}",
