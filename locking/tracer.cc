@@ -49,25 +49,34 @@ struct Ring {
 };
 
 // A TraceEvent as the eight words of a slot, built from its fields in registers: copying the
-// struct itself after writing it field by field stalls on store forwarding.
+// struct itself after writing it field by field stalls on store forwarding. Lock events are
+// built straight from their fields (emit_lock), without a TraceEvent.
 static_assert(offsetof(TraceEvent, tid) == 40 && offsetof(TraceEvent, pid) == 44 &&
                   offsetof(TraceEvent, result) == 48 && offsetof(TraceEvent, class_id) == 52 &&
                   offsetof(TraceEvent, type) == 54 && offsetof(TraceEvent, mode) == 55 &&
                   offsetof(TraceEvent, subclass) == 56 && offsetof(TraceEvent, contended) == 57,
-              "pack_event follows TraceEvent's layout");
-static_assert(std::endian::native == std::endian::little, "pack_event assumes little endian");
+              "slot_words follows TraceEvent's layout");
+static_assert(std::endian::native == std::endian::little, "slot_words assumes little endian");
+
+[[gnu::always_inline]] inline void slot_words(uint64_t (&w)[kSlotWords], uint64_t ts_ns,
+                                              uint64_t wait_ns, uint64_t object, uint64_t aux,
+                                              const char* op, uint32_t tid, pid_t pid,
+                                              int32_t result, uint16_t class_id, EventType type,
+                                              Mode mode, Subclass subclass, bool contended) {
+  w[0] = ts_ns;
+  w[1] = wait_ns;
+  w[2] = object;
+  w[3] = aux;
+  w[4] = reinterpret_cast<uintptr_t>(op);
+  w[5] = uint64_t{tid} | uint64_t{static_cast<uint32_t>(pid)} << 32;
+  w[6] = uint64_t{static_cast<uint32_t>(result)} | uint64_t{class_id} << 32 |
+         uint64_t{static_cast<uint8_t>(type)} << 48 | uint64_t{static_cast<uint8_t>(mode)} << 56;
+  w[7] = uint64_t{static_cast<uint8_t>(subclass)} | uint64_t{contended} << 8;
+}
 
 inline void pack_event(const TraceEvent& e, uint64_t (&w)[kSlotWords]) {
-  w[0] = e.ts_ns;
-  w[1] = e.wait_ns;
-  w[2] = e.object;
-  w[3] = e.aux;
-  w[4] = reinterpret_cast<uintptr_t>(e.op);
-  w[5] = uint64_t{e.tid} | uint64_t{static_cast<uint32_t>(e.pid)} << 32;
-  w[6] = uint64_t{static_cast<uint32_t>(e.result)} | uint64_t{e.class_id} << 32 |
-         uint64_t{static_cast<uint8_t>(e.type)} << 48 |
-         uint64_t{static_cast<uint8_t>(e.mode)} << 56;
-  w[7] = uint64_t{static_cast<uint8_t>(e.subclass)} | uint64_t{e.contended} << 8;
+  slot_words(w, e.ts_ns, e.wait_ns, e.object, e.aux, e.op, e.tid, e.pid, e.result, e.class_id,
+             e.type, e.mode, e.subclass, e.contended);
 }
 
 namespace {
@@ -327,90 +336,17 @@ void trace_op(EventType type, const char* op, int result) {
 
 }  // namespace hooks
 
-void internal::trace_lock_at(ThreadState& ts, uint64_t now, EventType type, const LockMap& m,
-                             Mode mode, Subclass s, bool contended, uint64_t wait_ns) {
-  const Task& task = current();
-  TraceEvent e{};
-  e.ts_ns = now;
-  e.wait_ns = wait_ns;
-  e.object = m.object;
-  e.aux = m.aux;
-  e.op = task.op;
-  e.tid = internal::ensure_tid(ts);
-  e.pid = task.pid;
-  e.result = type == EventType::kKilled ? -EINTR : 0;
-  e.class_id = m.cls != nullptr ? m.cls->id() : 0;
-  e.type = type;
-  e.mode = mode;
-  e.subclass = s;
-  e.contended = contended;
-  // A release carries no subclass: take the acquire's, and its time for the hold.
-  int hold = -1;
-  if (type == EventType::kRelease) {
-    for (int i = ts.nholds - 1; i >= 0; --i) {
-      if (ts.holds[i].key == &m) {
-        hold = i;
-        e.subclass = ts.holds[i].subclass;
-        break;
-      }
-    }
-  }
-  internal::emit(ts, e);
-
-  if (e.class_id == 0) return;
-  switch (type) {
-    case EventType::kAcquire: {
-      internal::ClassStat& st = internal::my_stats(ts, e.class_id);
-      internal::stat_add(st.acquisitions, 1);
-      if (contended) {
-        internal::stat_add(st.contentions, 1);
-        internal::stat_add(st.wait_total, wait_ns);
-        internal::stat_max(st.wait_max, wait_ns);
-      }
-      if (ts.nholds < internal::kMaxHeld) ts.holds[ts.nholds++] = {&m, e.ts_ns, s};
-      break;
-    }
-    case EventType::kKilled: {
-      internal::ClassStat& st = internal::my_stats(ts, e.class_id);
-      internal::stat_add(st.killed, 1);
-      internal::stat_add(st.wait_total, wait_ns);
-      internal::stat_max(st.wait_max, wait_ns);
-      break;
-    }
-    case EventType::kRelease:
-      if (hold >= 0) {
-        internal::ClassStat& st = internal::my_stats(ts, e.class_id);
-        const uint64_t held = internal::elapsed_ns(ts.holds[hold].ts_ns, e.ts_ns);
-        internal::stat_add(st.hold_total, held);
-        internal::stat_max(st.hold_max, held);
-        for (int j = hold; j + 1 < ts.nholds; ++j) ts.holds[j] = ts.holds[j + 1];
-        --ts.nholds;
-      }
-      break;
-    default:
-      break;
-  }
-}
-
 namespace internal {
 namespace {
 
-// A lock event's slot words, as pack_event lays out a TraceEvent.
 [[gnu::always_inline]] inline void emit_lock(ThreadState& ts, uint64_t now, uint64_t wait_ns,
                                              const LockMap& m, uint16_t class_id, EventType type,
-                                             Mode mode, Subclass s, bool contended) {
+                                             Mode mode, Subclass s, bool contended,
+                                             int32_t result) {
   const Task& task = current();
-  const uint64_t words[kSlotWords] = {
-      now,
-      wait_ns,
-      m.object,
-      m.aux,
-      reinterpret_cast<uintptr_t>(task.op),
-      uint64_t{ensure_tid(ts)} | uint64_t{static_cast<uint32_t>(task.pid)} << 32,
-      uint64_t{class_id} << 32 | uint64_t{static_cast<uint8_t>(type)} << 48 |
-          uint64_t{static_cast<uint8_t>(mode)} << 56,
-      uint64_t{static_cast<uint8_t>(s)} | uint64_t{contended} << 8,
-  };
+  uint64_t words[kSlotWords];
+  slot_words(words, now, wait_ns, m.object, m.aux, task.op, ensure_tid(ts), task.pid, result,
+             class_id, type, mode, s, contended);
   emit_words(ts, words);
 }
 
@@ -419,7 +355,7 @@ namespace {
 void trace_acquire(ThreadState& ts, uint64_t now, const LockMap& m, Mode mode, Subclass s,
                    bool contended, uint64_t wait_ns) {
   const uint16_t class_id = m.cls != nullptr ? m.cls->id() : 0;
-  emit_lock(ts, now, wait_ns, m, class_id, EventType::kAcquire, mode, s, contended);
+  emit_lock(ts, now, wait_ns, m, class_id, EventType::kAcquire, mode, s, contended, 0);
   if (class_id == 0) return;
   ClassStat& st = my_stats(ts, class_id);
   stat_add(st.acquisitions, 1);
@@ -438,7 +374,7 @@ void trace_release(ThreadState& ts, uint64_t now, const LockMap& m, Mode mode) {
   int hold = ts.nholds - 1;
   while (hold >= 0 && ts.holds[hold].key != &m) --hold;
   const Subclass s = hold >= 0 ? ts.holds[hold].subclass : Subclass::kNormal;
-  emit_lock(ts, now, 0, m, class_id, EventType::kRelease, mode, s, false);
+  emit_lock(ts, now, 0, m, class_id, EventType::kRelease, mode, s, false, 0);
   if (class_id == 0 || hold < 0) return;
   ClassStat& st = my_stats(ts, class_id);
   const uint64_t held = elapsed_ns(ts.holds[hold].ts_ns, now);
@@ -446,6 +382,26 @@ void trace_release(ThreadState& ts, uint64_t now, const LockMap& m, Mode mode) {
   stat_max(st.hold_max, held);
   for (int j = hold; j + 1 < ts.nholds; ++j) ts.holds[j] = ts.holds[j + 1];
   --ts.nholds;
+}
+
+void trace_lock_at(ThreadState& ts, uint64_t now, EventType type, const LockMap& m, Mode mode,
+                   Subclass s, bool contended, uint64_t wait_ns) {
+  switch (type) {
+    case EventType::kAcquire:
+      return trace_acquire(ts, now, m, mode, s, contended, wait_ns);
+    case EventType::kRelease:
+      return trace_release(ts, now, m, mode);
+    default:
+      break;
+  }
+  const uint16_t class_id = m.cls != nullptr ? m.cls->id() : 0;
+  const bool killed = type == EventType::kKilled;
+  emit_lock(ts, now, wait_ns, m, class_id, type, mode, s, contended, killed ? -EINTR : 0);
+  if (class_id == 0 || !killed) return;
+  ClassStat& st = my_stats(ts, class_id);
+  stat_add(st.killed, 1);
+  stat_add(st.wait_total, wait_ns);
+  stat_max(st.wait_max, wait_ns);
 }
 
 }  // namespace internal
