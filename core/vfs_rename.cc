@@ -105,7 +105,8 @@ Result<void> Vfs::rename(Ino oldparent, std::string_view oldname, Ino newparent,
   if (flags & RENAME_WHITEOUT) return fail(-EINVAL);  // no whiteouts in memfs
   InodeRef old_dir = pin(sb, oldparent);
   // Most renames stay in one directory: pin it twice without looking it up twice.
-  InodeRef new_dir = newparent == oldparent && old_dir ? pin_again(sb, old_dir) : pin(sb, newparent);
+  InodeRef new_dir =
+      newparent == oldparent && old_dir ? pin_again(sb, old_dir) : pin(sb, newparent);
   if (!old_dir || !new_dir) return fail(-ENOENT);
   if (!old_dir->is_dir() || !new_dir->is_dir()) return fail(-ENOTDIR);
   // do_renameat2: a last component that is "." or ".." is -EBUSY.

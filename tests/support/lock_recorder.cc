@@ -14,15 +14,28 @@ std::vector<std::string> vfs_lock_classes() {
           "s_vfs_rename_sem", "invalidate_lock", "f_pos_lock",   "s_umount"};
 }
 
-std::vector<LockEvent> record_locks(const std::function<void()>& fn,
-                                    const std::vector<std::string>& classes) {
+namespace {
+
+// This thread's trace events from the start of `fn` on.
+std::vector<locking::TraceEvent> events_during(const std::function<void()>& fn) {
   const uint32_t tid = locking::trace_thread_id();
   // The trace's own clock: events are stamped with it, not with clock_gettime.
   const uint64_t start = locking::internal::now_ns();
   fn();
-  std::vector<LockEvent> out;
+  std::vector<locking::TraceEvent> out;
   for (const locking::TraceEvent& e : locking::trace_snapshot()) {
-    if (e.tid != tid || e.ts_ns < start || e.type != locking::EventType::kAcquire) continue;
+    if (e.tid == tid && e.ts_ns >= start) out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<LockEvent> record_locks(const std::function<void()>& fn,
+                                    const std::vector<std::string>& classes) {
+  std::vector<LockEvent> out;
+  for (const locking::TraceEvent& e : events_during(fn)) {
+    if (e.type != locking::EventType::kAcquire) continue;
     const locking::LockClass* cls = locking::lock_class_by_id(e.class_id);
     if (cls == nullptr) continue;
     std::string name = cls->name();
@@ -35,14 +48,9 @@ std::vector<LockEvent> record_locks(const std::function<void()>& fn,
 }
 
 std::vector<std::string> record_ops(const std::function<void()>& fn) {
-  const uint32_t tid = locking::trace_thread_id();
-  const uint64_t start = locking::internal::now_ns();
-  fn();
   std::vector<std::string> out;
-  for (const locking::TraceEvent& e : locking::trace_snapshot()) {
-    if (e.tid == tid && e.ts_ns >= start && e.type == locking::EventType::kOpBegin) {
-      out.emplace_back(e.op);
-    }
+  for (const locking::TraceEvent& e : events_during(fn)) {
+    if (e.type == locking::EventType::kOpBegin) out.emplace_back(e.op);
   }
   return out;
 }

@@ -114,7 +114,8 @@ TEST_F(ContractScopeTest, ConditionalRuleAppliesOnlyUnderItsCondition) {
             1);
   EXPECT_TRUE(saw(ViolationKind::kContract));
   clear_violations();
-  // With the validator off there is nothing to check against: no violation, whatever is held.
+  // With the validator off nothing is recorded to check against: no violation, whatever is
+  // held (lock_is_held answers yes; contract_check does not even ask it).
   locking::set_validate_mode(locking::ValidateMode::kOff);
   EXPECT_EQ(core::contract_check(sb.s_contract, core::Op::kRename, bound, core::kCondCrossDir),
             0);
