@@ -11,7 +11,7 @@ two filesystems do not have a figure for every repetition, it is the ratio of th
 import math
 import statistics
 
-from bench_lib.workloads import PRODUCES, ROWS
+from bench_lib.workloads import PRODUCES, ROWS, WORK_UNITS, WORKLOADS
 
 FS_COLUMNS = [("tmpfs", "tmpfs"), ("passthrough_ll", "pt_ll"), ("lockfs-off", "lockfs off"),
               ("lockfs-strict", "lockfs strict")]
@@ -169,3 +169,46 @@ def noisy_rows(results, fs_present, limit=0.25, top=6):
         if worst > limit:
             out.append((worst, f"{key} on {fs} (+{worst * 100:.0f}%)"))
     return [text for _, text in sorted(out, reverse=True)[:top]]
+
+
+# The daemon's CPU seconds per unit of work of workload `w`, per repetition, are kept in
+# results[fs][cpu_key(w)] (FUSE filesystems only: tmpfs has no daemon).
+def cpu_key(workload):
+    return f"{workload}#cpu"
+
+
+CPU_RATIOS = [("lockfs-off", "passthrough_ll", "off/pt"),
+              ("lockfs-strict", "lockfs-off", "strict/off")]
+
+
+def cpu_table(results, fs_present):
+    """Lines of the daemon-CPU table: microseconds per unit for each FUSE daemon and the
+    ratios, which here are cost(lockfs) / cost(peer): above 1.0 means lockfs spends more."""
+    cols = [(fs, label) for fs, label in FS_COLUMNS if fs in fs_present and fs != "tmpfs"]
+    ratios = [r for r in CPU_RATIOS if r[0] in fs_present and r[1] in fs_present]
+    head = (f"{'workload':<28}{'unit':<10}" + "".join(f"{label:>14}" for _, label in cols)
+            + "".join(f"{label:>13}" for _, _, label in ratios))
+    lines = []
+    per_ratio = {label: [] for _, _, label in ratios}
+    for w, _ in WORKLOADS:
+        key = cpu_key(w)
+        if all(figure(results, fs, key)[0] is None for fs, _ in cols):
+            continue
+        cells = []
+        for fs, _ in cols:
+            val, _ = figure(results, fs, key)
+            cells.append(f"{(f'{val * 1e6:.3g}' if val is not None else '-'):>14}")
+        rcells = []
+        for num, den, rlabel in ratios:
+            r = ratio(results, num, den, key)
+            rcells.append(f"{(f'{r:.2f}' if r else '-'):>13}")
+            if r:
+                per_ratio[rlabel].append(r)
+        lines.append(f"{w:<28}{'us/' + WORK_UNITS.get(w, 'unit'):<10}" + "".join(cells)
+                     + "".join(rcells))
+    if not lines:
+        return []
+    gcells = [f"{(f'{geomean(per_ratio[l]):.2f}' if per_ratio[l] else '-'):>13}"
+              for _, _, l in ratios]
+    return ([head, "-" * len(head)] + lines + ["-" * len(head)]
+            + [f"{'geometric mean':<38}" + " " * (14 * len(cols)) + "".join(gcells)])

@@ -3,6 +3,8 @@
 A workload is a function (ctx, fs) -> {row key: rate}; every rate is "higher is better".
 ROWS lists the rows in table order. `main` rows enter the geometric mean; the others are the
 phases of a main row, shown to locate a slowdown. Set-up and clean-up are not timed.
+The result also holds WORK_KEY: how many units of work (WORK_UNITS) the run did, set-up and
+clean-up included, to divide the daemon's CPU time by.
 """
 import json
 import os
@@ -11,6 +13,13 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
+
+
+WORK_KEY = "_work"
+# The unit of WORK_KEY per workload.
+WORK_UNITS = {"meta1": "op", "meta2s": "op", "meta2d": "op", "readdir": "entry", "seq": "MiB",
+              "randread": "op", "randwrite": "op", "mmapread": "op", "mmapwrite": "op",
+              "untar": "file", "build": "file"}
 
 
 class WorkloadError(Exception):
@@ -126,6 +135,7 @@ def meta(nprocs, layout, key):
         rows = {f"{key}.{ph}": ops / secs for ph, (secs, ops) in phases.items()}
         rows[key] = (sum(ops for _, ops in phases.values())
                      / sum(secs for secs, _ in phases.values()))
+        rows[WORK_KEY] = sum(ops for _, ops in phases.values())
         return rows
     return run
 
@@ -140,7 +150,7 @@ def readdir(ctx, fs):
     secs, entries = ctx.fsops("readdir", d, ctx.sizes.readdir_reps)["readdir"]
     ctx.fsops("rmfiles", d, n)
     os.rmdir(d)
-    return {"readdir": entries / secs}
+    return {"readdir": entries / secs, WORK_KEY: 2 * n + entries}  # made, listed, removed
 
 
 def _fio(ctx, name, path, mib, extra):
@@ -166,7 +176,8 @@ def seq(ctx, fs):
     w = _fio(ctx, "seqwrite", f, mib, common + ["--rw=write", "--end_fsync=1"])
     r = _fio(ctx, "seqread", f, mib, common + ["--rw=read"])
     os.unlink(f)
-    return {"seqwrite": w["write"]["bw_bytes"] / 2**20, "seqread": r["read"]["bw_bytes"] / 2**20}
+    return {"seqwrite": w["write"]["bw_bytes"] / 2**20, "seqread": r["read"]["bw_bytes"] / 2**20,
+            WORK_KEY: 2 * mib}
 
 
 def _rand_file(ctx, fs):
@@ -185,7 +196,8 @@ def rand(engine, rw, key):
                     "--group_reporting", "--time_based", f"--runtime={ctx.sizes.fio_seconds}",
                     "--randrepeat=1", "--norandommap"])
         side = "read" if "read" in rw else "write"
-        return {key: job[side]["iops"]}
+        # Time-based: the work done is what fio got through.
+        return {key: job[side]["iops"], WORK_KEY: job[side]["total_ios"]}
     return run
 
 
@@ -197,7 +209,8 @@ def untar(ctx, fs):
     t1 = time.monotonic()
     ctx.run(["rm", "-rf", d])
     t2 = time.monotonic()
-    return {"untar": ctx.tar_files / (t1 - t0), "untar.rm": ctx.tar_files / (t2 - t1)}
+    return {"untar": ctx.tar_files / (t1 - t0), "untar.rm": ctx.tar_files / (t2 - t1),
+            WORK_KEY: 2 * ctx.tar_files}
 
 
 def build(ctx, fs):
@@ -206,7 +219,7 @@ def build(ctx, fs):
     secs, files = ctx.fsops("build", d, 2, ctx.sizes.build_files, ctx.sizes.build_cc,
                             ctx.cc)["build"]
     shutil.rmtree(d)
-    return {"build": files / secs}
+    return {"build": files / secs, WORK_KEY: files}
 
 
 # In the order they run within a repetition.
