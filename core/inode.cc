@@ -97,6 +97,17 @@ void Inode::set_times_locked(unsigned which, const struct timespec& now) {
   if (which & kTimeA) i_attr.atime = now;
   if (which & kTimeM) i_attr.mtime = now;
   if (which & kTimeC) i_attr.ctime = now;
+  publish_times_locked();
+}
+
+void Inode::publish_times_locked() {
+  auto after = [](const timespec& x, const timespec& y) {
+    return x.tv_sec > y.tv_sec || (x.tv_sec == y.tv_sec && x.tv_nsec > y.tv_nsec);
+  };
+  const InodeAttr& a = i_attr;
+  i_relatime_sec_.store(after(a.atime, a.mtime) && after(a.atime, a.ctime) ? a.atime.tv_sec
+                                                                           : kAtimeStale,
+                        std::memory_order_relaxed);
 }
 
 void Inode::touch(unsigned which) {

@@ -122,6 +122,7 @@ class Inode {
   std::atomic<FileLockContext*> i_flctx_{nullptr};
   std::atomic<uint64_t> i_perm_ids_{0};   // uid << 32 | gid
   std::atomic<uint64_t> i_perm_mode_{0};  // flags << 32 | mode
+  std::atomic<int64_t> i_relatime_sec_{kAtimeStale};
 
  public:
 
@@ -134,6 +135,14 @@ class Inode {
   InodeAttr perm_attr() const;
   // Every writer of mode, uid, gid or flags calls this before dropping i_lock.
   void publish_perm_locked() LOCKFS_REQUIRES(i_lock);
+  // relatime's question without i_lock, read racily as atime_needs_update reads the times:
+  // atime's second when atime is after both mtime and ctime (then only its age can call for
+  // an update), else kAtimeStale. A read racing a write may miss that write's update, as in
+  // the kernel.
+  static constexpr int64_t kAtimeStale = INT64_MIN;
+  int64_t relatime_sec() const { return i_relatime_sec_.load(std::memory_order_relaxed); }
+  // Every writer of atime, mtime or ctime calls this before dropping i_lock.
+  void publish_times_locked() LOCKFS_REQUIRES(i_lock);
   // stat(2) view of the inode (i_lock; st_blocks from the pages present).
   struct stat getattr() const LOCKFS_EXCLUDES(i_lock);
   unsigned flags() const LOCKFS_EXCLUDES(i_lock);

@@ -62,6 +62,7 @@ Result<void> setattr(Inode* inode, const SetAttrIn& in) {
   // Every attribute change moves ctime (an explicit ctime, as FUSE may send, wins).
   a.ctime = (in.valid & kSetCtime) ? in.ctime : now;
   inode->publish_perm_locked();
+  inode->publish_times_locked();
   return {};
 }
 
@@ -78,6 +79,7 @@ Result<void> fileattr_set(Inode* inode, unsigned flags) {
   inode->i_attr.flags = flags;
   inode->publish_perm_locked();
   inode->i_attr.ctime = now;
+  inode->publish_times_locked();
   return {};
 }
 
@@ -126,6 +128,7 @@ Result<void> xattr_set(Inode* inode, std::string_view name,
     }
   }
   inode->i_attr.ctime = now;
+  inode->publish_times_locked();
   return {};
 }
 

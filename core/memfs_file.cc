@@ -40,6 +40,7 @@ void file_modified(Inode* inode, uint64_t end = 0,
       inode->kill_priv_locked();
     }
     inode->i_attr.mtime = inode->i_attr.ctime = now;
+    inode->publish_times_locked();
   }
   if (end != 0) inode->i_mapping->i_size_write(size);
 }
@@ -50,9 +51,14 @@ std::span<const char> within_limit(uint64_t pos, std::span<const char> data) {
   return data.first(std::min<uint64_t>(data.size(), kMaxFileSize - pos));
 }
 
-// relatime: atime moves when it is not newer than mtime/ctime, or a day old.
+// relatime: atime moves when it is not newer than mtime/ctime, or a day old. As in
+// atime_needs_update, whether it must move is asked without a lock (Inode::relatime_sec), so
+// a read of a file whose atime is current takes no i_lock.
 void touch_atime(Inode* inode) {
   const struct timespec now = current_time();
+  if (inode->perm_attr().flags & kFlagNoatime) return;
+  const int64_t sec = inode->relatime_sec();
+  if (sec != Inode::kAtimeStale && now.tv_sec - sec < 86400) return;
   locking::SpinGuard g(inode->i_lock);
   InodeAttr& a = inode->i_attr;
   if (a.flags & kFlagNoatime) return;
@@ -61,6 +67,7 @@ void touch_atime(Inode* inode) {
   };
   if (le(a.atime, a.mtime) || le(a.atime, a.ctime) || now.tv_sec - a.atime.tv_sec >= 86400) {
     a.atime = now;
+    inode->publish_times_locked();
   }
 }
 

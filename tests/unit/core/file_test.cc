@@ -52,6 +52,43 @@ TEST_F(FileTest, WriteTakesInodeExclusiveReadTakesNone) {
   ASSERT_TRUE(vfs->release(f).ok());
 }
 
+bool later(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+// relatime, and the lock it costs: a read moves atime when atime is not after mtime and
+// ctime, or is a day old; a read of a file whose atime is current takes no i_lock (as
+// atime_needs_update asks without one).
+TEST_F(FileTest, ReadMovesAtimeByRelatimeAndTakesILockOnlyToMoveIt) {
+  File* f = create("f");
+  const core::Ino ino = core::file_ino(f);
+  put(f, 0, "hello");
+  auto i_lock = [&] {
+    return record_locks([&] { EXPECT_EQ(get(f, 0, 5).size(), 5u); }, {"i_lock"}).size();
+  };
+  EXPECT_EQ(i_lock(), 1u);  // atime not after the write's mtime: moves
+  struct stat st = stat_of(ino);
+  EXPECT_TRUE(later(st.st_atim, st.st_mtim));
+  const struct timespec first = st.st_atim;
+  EXPECT_EQ(i_lock(), 0u);  // current: no lock, no change
+  EXPECT_EQ(stat_of(ino).st_atim.tv_nsec, first.tv_nsec);
+  put(f, 0, "j");  // mtime and ctime move past atime
+  EXPECT_EQ(i_lock(), 1u);
+  EXPECT_TRUE(later(stat_of(ino).st_atim, first));
+  core::SetAttrIn in;  // touch -a -d "2 days ago" (ctime moves too): the next read moves it
+  in.valid = core::kSetAtime;
+  in.atime = {stat_of(ino).st_atim.tv_sec - 2 * 86400, 0};
+  ASSERT_TRUE(vfs->setattr(ino, in, nullptr).ok());
+  EXPECT_EQ(i_lock(), 1u);
+  EXPECT_TRUE(later(stat_of(ino).st_atim, in.atime));
+  ASSERT_TRUE(vfs->fileattr_set(ino, core::kFlagNoatime).ok());  // chattr +A: never moves
+  in.atime = {1, 0};
+  ASSERT_TRUE(vfs->setattr(ino, in, nullptr).ok());
+  EXPECT_EQ(i_lock(), 0u);
+  EXPECT_EQ(stat_of(ino).st_atim.tv_sec, 1);
+  ASSERT_TRUE(vfs->release(f).ok());
+}
+
 TEST_F(FileTest, AppendWritesAtEnd) {
   File* f = create("f");
   put(f, 0, "abc");
