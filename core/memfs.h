@@ -79,6 +79,10 @@ std::string listxattr(Inode* inode);
 
 // --- file_operations
 
+// file_accessed / touch_atime: relatime (atime moves when it is not after mtime and ctime, or
+// is a day old; never under chattr +A). Takes i_lock only to move it.
+void touch_atime(Inode* inode);
+
 Result<void> open(Inode* inode, File* f);
 Result<void> flush(File* f);
 Result<void> release(File* f);

@@ -51,6 +51,20 @@ std::span<const char> within_limit(uint64_t pos, std::span<const char> data) {
   return data.first(std::min<uint64_t>(data.size(), kMaxFileSize - pos));
 }
 
+
+void grow_size(Inode* inode, uint64_t end) LOCKFS_REQUIRES(inode->i_rwsem) {
+  uint64_t size;
+  {
+    locking::SpinGuard g(inode->i_lock);
+    if (end > inode->i_attr.size) inode->i_attr.size = end;
+    size = inode->i_attr.size;
+  }
+  // The fault path's view of i_size (SIGBUS past it) follows.
+  inode->i_mapping->i_size_write(size);
+}
+
+}  // namespace
+
 // relatime: atime moves when it is not newer than mtime/ctime, or a day old. As in
 // atime_needs_update, whether it must move is asked without a lock (Inode::relatime_sec), so
 // a read of a file whose atime is current takes no i_lock.
@@ -70,19 +84,6 @@ void touch_atime(Inode* inode) {
     inode->publish_times_locked();
   }
 }
-
-void grow_size(Inode* inode, uint64_t end) LOCKFS_REQUIRES(inode->i_rwsem) {
-  uint64_t size;
-  {
-    locking::SpinGuard g(inode->i_lock);
-    if (end > inode->i_attr.size) inode->i_attr.size = end;
-    size = inode->i_attr.size;
-  }
-  // The fault path's view of i_size (SIGBUS past it) follows.
-  inode->i_mapping->i_size_write(size);
-}
-
-}  // namespace
 
 Result<void> open(Inode* inode, File* f) {
   ContractScope scope(cx(inode), Op::kOpen, {{Role::kInode, LockId::kIRwsem, rw(inode)}});

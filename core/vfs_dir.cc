@@ -71,7 +71,7 @@ Result<void> Vfs::readdir(File* dir, uint64_t off, bool plus, const DirEmit& emi
   if (r.ok() && !looked_up.empty()) sb.nlookup_get_each(looked_up);
   rwsem_unlock(inode->i_rwsem, m);
   if (pos_lock) dir->f_pos_lock.unlock();
-  inode->touch(Inode::kTimeA);
+  memfs::touch_atime(inode);  // iterate_dir's file_accessed
   return r;
 }
 

@@ -68,6 +68,30 @@ TEST_F(ReaddirTest, TakesDirectorySharedAndFPosLock) {
   ASSERT_TRUE(vfs->releasedir(*f).ok());
 }
 
+// iterate_dir's file_accessed follows relatime and chattr +A like a read: the first listing
+// of a changed directory moves its atime, the next one leaves it and takes no i_lock.
+TEST_F(ReaddirTest, ListingMovesAtimeByRelatime) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  mkfile(d, "f");  // the directory's mtime and ctime move
+  auto f = vfs->opendir(d, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  auto i_lock = [&] { return record_locks([&] { list(*f, 0, 10); }, {"i_lock"}).size(); };
+  EXPECT_EQ(i_lock(), 1u);
+  const struct stat st = stat_of(d);
+  EXPECT_TRUE(st.st_atim.tv_sec > st.st_mtim.tv_sec ||
+              (st.st_atim.tv_sec == st.st_mtim.tv_sec && st.st_atim.tv_nsec > st.st_mtim.tv_nsec));
+  EXPECT_EQ(i_lock(), 0u);
+  EXPECT_EQ(stat_of(d).st_atim.tv_nsec, st.st_atim.tv_nsec);
+  ASSERT_TRUE(vfs->fileattr_set(d, core::kFlagNoatime).ok());
+  core::SetAttrIn in;
+  in.valid = core::kSetAtime;
+  in.atime = {1, 0};
+  ASSERT_TRUE(vfs->setattr(d, in, nullptr).ok());
+  list(*f, 0, 10);
+  EXPECT_EQ(stat_of(d).st_atim.tv_sec, 1);  // chattr +A: never moves
+  ASSERT_TRUE(vfs->releasedir(*f).ok());
+}
+
 TEST_F(ReaddirTest, OffsetsSurviveConcurrentUnlinks) {
   const core::Ino d = mkdir(kRootIno, "d");
   for (int i = 0; i < 10; ++i) mkfile(d, "e" + std::to_string(i));
