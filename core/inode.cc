@@ -100,14 +100,15 @@ void Inode::set_times_locked(unsigned which, const struct timespec& now) {
   publish_times_locked();
 }
 
-void Inode::publish_times_locked() {
+int64_t Inode::relatime_sec_of(const InodeAttr& a) {
   auto after = [](const timespec& x, const timespec& y) {
     return x.tv_sec > y.tv_sec || (x.tv_sec == y.tv_sec && x.tv_nsec > y.tv_nsec);
   };
-  const InodeAttr& a = i_attr;
-  i_relatime_sec_.store(after(a.atime, a.mtime) && after(a.atime, a.ctime) ? a.atime.tv_sec
-                                                                           : kAtimeStale,
-                        std::memory_order_relaxed);
+  return after(a.atime, a.mtime) && after(a.atime, a.ctime) ? a.atime.tv_sec : kAtimeStale;
+}
+
+void Inode::publish_times_locked() {
+  i_relatime_sec_.store(relatime_sec_of(i_attr), std::memory_order_relaxed);
 }
 
 void Inode::touch(unsigned which) {

@@ -141,6 +141,8 @@ class Inode {
   // the kernel.
   static constexpr int64_t kAtimeStale = INT64_MIN;
   int64_t relatime_sec() const { return i_relatime_sec_.load(std::memory_order_relaxed); }
+  // What relatime_sec() says for these attributes once published.
+  static int64_t relatime_sec_of(const InodeAttr& a);
   // Every writer of atime, mtime or ctime calls this before dropping i_lock.
   void publish_times_locked() LOCKFS_REQUIRES(i_lock);
   // stat(2) view of the inode (i_lock; st_blocks from the pages present).

@@ -71,6 +71,7 @@ TEST_F(FileTest, ReadMovesAtimeByRelatimeAndTakesILockOnlyToMoveIt) {
   EXPECT_TRUE(later(st.st_atim, st.st_mtim));
   const struct timespec first = st.st_atim;
   EXPECT_EQ(i_lock(), 0u);  // current: no lock, no change
+  EXPECT_EQ(stat_of(ino).st_atim.tv_sec, first.tv_sec);
   EXPECT_EQ(stat_of(ino).st_atim.tv_nsec, first.tv_nsec);
   put(f, 0, "j");  // mtime and ctime move past atime
   EXPECT_EQ(i_lock(), 1u);
@@ -81,6 +82,21 @@ TEST_F(FileTest, ReadMovesAtimeByRelatimeAndTakesILockOnlyToMoveIt) {
   ASSERT_TRUE(vfs->setattr(ino, in, nullptr).ok());
   EXPECT_EQ(i_lock(), 1u);
   EXPECT_TRUE(later(stat_of(ino).st_atim, in.atime));
+  // atime after mtime and ctime but two days old: relatime's age rule moves it.
+  const time_t now = stat_of(ino).st_atim.tv_sec;
+  in.valid = core::kSetAtime | core::kSetMtime | core::kSetCtime;
+  in.atime = {now - 2 * 86400, 0};
+  in.mtime = in.ctime = {now - 3 * 86400, 0};
+  ASSERT_TRUE(vfs->setattr(ino, in, nullptr).ok());
+  ASSERT_EQ(stat_of(ino).st_ctim.tv_sec, now - 3 * 86400);
+  EXPECT_EQ(i_lock(), 1u);
+  EXPECT_GE(stat_of(ino).st_atim.tv_sec, now);
+  // ... and the same times with atime under a day old leave it alone, without the lock.
+  in.atime = {now - 3600, 0};
+  ASSERT_TRUE(vfs->setattr(ino, in, nullptr).ok());
+  EXPECT_EQ(i_lock(), 0u);
+  EXPECT_EQ(stat_of(ino).st_atim.tv_sec, now - 3600);
+  in.valid = core::kSetAtime;
   ASSERT_TRUE(vfs->fileattr_set(ino, core::kFlagNoatime).ok());  // chattr +A: never moves
   in.atime = {1, 0};
   ASSERT_TRUE(vfs->setattr(ino, in, nullptr).ok());
