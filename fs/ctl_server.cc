@@ -238,6 +238,7 @@ bool dump_trace_file(const std::string& path) {
 }
 
 Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint, bool take_over) {
+  if (listen_fd_ >= 0) return err(-EBUSY);  // listening already
   register_builtin_commands();
   uid_t uid = getuid();
   std::string dir = ctl::socket_dir(uid);
@@ -251,12 +252,12 @@ Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint, b
   addr.sun_family = AF_UNIX;
   if (path_.size() >= sizeof addr.sun_path) return err(-ENAMETOOLONG);
   memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return err(-errno);
   // A daemon still listens there: another lockfs on this mount point, which our mount will
   // cover. Its socket is taken over only once that mount exists, so that a mount which fails
   // leaves the other daemon reachable.
   if (!take_over && someone_listens(path_)) return err(-EADDRINUSE);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return err(-errno);
   unlink(path_.c_str());  // a stale socket of a daemon that died, or the covered daemon's
   mode_t old = umask(0177);
   int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);

@@ -42,8 +42,10 @@ class CtlServer {
   // whoever sees the mount (or the return of a backgrounding `lockfs MNT`) can connect at
   // once, and waits in the backlog until start(). No thread yet, as fuse_daemonize() forks
   // after this. A socket another daemon listens on is left alone (-EADDRINUSE) unless
-  // `take_over`: call again with it once our mount covers that daemon's. Returns the path,
-  // or a negative errno (the daemon then runs without a control interface, and says so).
+  // `take_over`: call again with it once our mount covers that daemon's (that socket then
+  // comes after the mount, and lockfs-ctl finds none between its unlink and our bind).
+  // Returns the path, or a negative errno (the daemon then runs without a control
+  // interface, and says so); -EBUSY if already listening.
   Result<std::string> listen(const std::string& canonical_mountpoint, bool take_over = false);
   // Starts answering on the listening socket; nothing if listen() failed.
   void start();

@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
       else fs::fs_log()->error("cannot write trace_file {}", opts.trace_file);
     }
     uint64_t v = locking::violation_count();
-    if (v > 0) fs::fs_log()->warn("unmounted with {} lock violations", v);
+    if (d.session == nullptr) fs::fs_log()->info("not mounted");  // libfuse said why
+    else if (v > 0) fs::fs_log()->warn("unmounted with {} lock violations", v);
     else fs::fs_log()->info("unmounted, no lock violations");
     d.destroy_vfs();  // kill_sb: evicts every inode while the loggers still exist
   }
