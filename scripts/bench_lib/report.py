@@ -23,10 +23,12 @@ TARGETS = {"off/pt geomean": 1.0, "off/pt min": 0.8, "strict/off min": 0.85}
 
 
 def figure(results, fs, row):
-    """(median rate, None) or (None, failure text) or (None, None) if not run."""
+    """(median rate, None) or (None, failure text) or (None, None) if not run. A None among
+    the repetitions is one without a figure (the CPU table's)."""
     v = results.get(fs, {}).get(row)
     if isinstance(v, str):
         return None, v
+    v = [x for x in v or [] if x is not None]
     if not v:
         return None, None
     return statistics.median(v), None
@@ -34,7 +36,8 @@ def figure(results, fs, row):
 
 def spread(results, fs, row):
     v = results.get(fs, {}).get(row)
-    if isinstance(v, list) and len(v) > 1 and min(v) > 0:
+    v = [x for x in v if x is not None] if isinstance(v, list) else []
+    if len(v) > 1 and min(v) > 0:
         return max(v) / min(v) - 1
     return 0.0
 
@@ -51,9 +54,10 @@ def human(x):
 
 def ratio(results, num, den, row):
     xs, ys = results.get(num, {}).get(row), results.get(den, {}).get(row)
-    if (isinstance(xs, list) and isinstance(ys, list) and len(xs) == len(ys) > 1
-            and min(ys) > 0):
-        return statistics.median(x / y for x, y in zip(xs, ys))
+    if isinstance(xs, list) and isinstance(ys, list) and len(xs) == len(ys):
+        pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None and y > 0]
+        if len(pairs) > 1:
+            return statistics.median(x / y for x, y in pairs)
     a, _ = figure(results, num, row)
     b, _ = figure(results, den, row)
     return a / b if a and b else None

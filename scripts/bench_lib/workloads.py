@@ -197,7 +197,8 @@ def rand(engine, rw, key):
                     "--randrepeat=1", "--norandommap"])
         side = "read" if "read" in rw else "write"
         # Time-based: the work done is what fio got through.
-        return {key: job[side]["iops"], WORK_KEY: job[side]["total_ios"]}
+        ios = job[side].get("total_ios") or job[side]["iops"] * ctx.sizes.fio_seconds
+        return {key: job[side]["iops"], WORK_KEY: ios}
     return run
 
 
@@ -221,6 +222,9 @@ def build(ctx, fs):
     shutil.rmtree(d)
     return {"build": files / secs, WORK_KEY: files}
 
+
+# Set-up a workload does once per filesystem, run before the daemon's CPU is read.
+PREPARE = {w: _rand_file for w in ("randread", "randwrite", "mmapread", "mmapwrite")}
 
 # In the order they run within a repetition.
 WORKLOADS = [
