@@ -51,7 +51,6 @@ std::span<const char> within_limit(uint64_t pos, std::span<const char> data) {
   return data.first(std::min<uint64_t>(data.size(), kMaxFileSize - pos));
 }
 
-
 void grow_size(Inode* inode, uint64_t end) LOCKFS_REQUIRES(inode->i_rwsem) {
   uint64_t size;
   {
@@ -70,19 +69,16 @@ void grow_size(Inode* inode, uint64_t end) LOCKFS_REQUIRES(inode->i_rwsem) {
 // a read of a file whose atime is current takes no i_lock.
 void touch_atime(Inode* inode) {
   const struct timespec now = current_time();
-  if (inode->perm_attr().flags & kFlagNoatime) return;
-  const int64_t sec = inode->relatime_sec();
-  if (sec != Inode::kAtimeStale && now.tv_sec - sec < 86400) return;
+  // One rule for both looks: the published view and, under i_lock, the attributes.
+  auto current = [&](int64_t sec) {
+    return sec != Inode::kAtimeStale && now.tv_sec - sec < 86400;
+  };
+  if ((inode->perm_attr().flags & kFlagNoatime) || current(inode->relatime_sec())) return;
   locking::SpinGuard g(inode->i_lock);
   InodeAttr& a = inode->i_attr;
-  if (a.flags & kFlagNoatime) return;
-  auto le = [](const timespec& x, const timespec& y) {
-    return x.tv_sec < y.tv_sec || (x.tv_sec == y.tv_sec && x.tv_nsec <= y.tv_nsec);
-  };
-  if (le(a.atime, a.mtime) || le(a.atime, a.ctime) || now.tv_sec - a.atime.tv_sec >= 86400) {
-    a.atime = now;
-    inode->publish_times_locked();
-  }
+  if ((a.flags & kFlagNoatime) || current(Inode::relatime_sec_of(a))) return;
+  a.atime = now;
+  inode->publish_times_locked();
 }
 
 Result<void> open(Inode* inode, File* f) {
