@@ -130,7 +130,7 @@ Result<void> Vfs::setlk(File* f, uint64_t owner, const struct flock& lk, bool sl
   Inode* inode = f->f_inode;
   PosixLock want{owner, lk.l_type, 0, 0, locking::current().pid};
   if (int rc = to_range(inode, lk, &want.start, &want.end)) return err(rc);
-  if (want.type == F_UNLCK && inode->flctx_if_any() == nullptr) return {};  // close(2) path
+  if (want.type == F_UNLCK && inode->flctx_if_any() == nullptr) return {};  // never locked
   FileLockContext& ctx = inode->flctx();
   for (;;) {
     uint64_t seen;
@@ -179,7 +179,7 @@ Result<void> Vfs::flock(File* f, uint64_t owner, int opflags) {
     case LOCK_UN: type = F_UNLCK; break;
     default: return err(-EINVAL);
   }
-  if (type == F_UNLCK && f->f_inode->flctx_if_any() == nullptr) return {};  // release path
+  if (type == F_UNLCK && f->f_inode->flctx_if_any() == nullptr) return {};  // never locked
   FileLockContext& ctx = f->f_inode->flctx();
   bool removed = false;
   for (;;) {
