@@ -41,7 +41,9 @@ FsckReport check_namespace(SuperBlock& sb) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
       if (d->d_parent.load(std::memory_order_relaxed) != dir) {
         rep.errors.push_back(fmt::format("dentry {} in {} has another d_parent", name, dir->i_ino));
       }
-      if (d->name() != name) {
+      // The key is a view of the dentry's own name: a dentry renamed while in the map, or
+      // filed under another's name, would leave it pointing elsewhere.
+      if (name.data() != d->name_under_parent().data() || d->name() != name) {
         rep.errors.push_back(fmt::format("dentry {} in {} has name {}", name, dir->i_ino, d->name()));
       }
       if (de.by_seq.find(d->d_seq) != d.get()) {

@@ -17,17 +17,17 @@ const locking::LockMap* rw(const Inode* i) { return i ? &i->i_rwsem.map() : null
 
 const Contract& cx(const Inode* i) { return contract_of(i->i_sb); }
 
-// Adds an entry. Locking: dir's i_rwsem exclusive (callers asserted it).
-void add_entry(Inode* dir, std::string_view name, std::unique_ptr<Dentry> d)
-    LOCKFS_REQUIRES(dir->i_rwsem) {
+// Adds an entry under the dentry's own name. Locking: dir's i_rwsem exclusive (callers
+// asserted it).
+void add_entry(Inode* dir, std::unique_ptr<Dentry> d) LOCKFS_REQUIRES(dir->i_rwsem) {
   Dentry* raw = d.get();
   dir->i_dir->by_seq.append(raw->d_seq, raw);
-  dir->i_dir->by_name.emplace(std::string(name), std::move(d));
+  dir->i_dir->by_name.emplace(raw->name_under_parent(), std::move(d));
   dir->i_nentries.fetch_add(1, std::memory_order_relaxed);
 }
 
 void new_entry(Inode* dir, std::string_view name, Inode* inode) LOCKFS_REQUIRES(dir->i_rwsem) {
-  add_entry(dir, name, std::make_unique<Dentry>(name, dir, inode, dir->i_dir->next_seq++));
+  add_entry(dir, std::make_unique<Dentry>(name, dir, inode, dir->i_dir->next_seq++));
 }
 
 // Removes `d` from dir and hands it back (rename moves it, unlink drops it).
@@ -37,6 +37,11 @@ std::unique_ptr<Dentry> remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir-
                "remove_entry: dentry not in its parent");
   std::unique_ptr<Dentry> owned = std::move(it->second);
   dir->i_dir->by_name.erase(it);
+  // The bucket array does not shrink by itself: a directory that once held 100k entries would
+  // keep 800 KB of them. Rehash down when it is mostly empty (amortised, as growth is).
+  if (auto& m = dir->i_dir->by_name; m.bucket_count() > 64 && m.size() * 8 < m.bucket_count()) {
+    m.rehash(0);
+  }
   const bool indexed = dir->i_dir->by_seq.remove(owned->d_seq);
   LOCKFS_CHECK(indexed, "remove_entry: dentry not in its parent's readdir index");
   dir->i_nentries.fetch_sub(1, std::memory_order_relaxed);
@@ -53,7 +58,7 @@ void d_move(std::unique_ptr<Dentry> d, Inode* to, std::string_view name)
     d->d_parent.store(to, std::memory_order_relaxed);
     d->d_seq = to->i_dir->next_seq++;
   }
-  add_entry(to, name, std::move(d));
+  add_entry(to, std::move(d));
 }
 
 // A directory leaves the tree (rmdir, or replaced by rename): no entries may be added to it,

@@ -1,6 +1,7 @@
 // vfs lookup/mknod/mkdir/symlink/link/unlink/rmdir: results, errnos, and the exact locks
 // taken compared with the contract row and directory-locking.rst's order.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/sysmacros.h>
 
@@ -9,6 +10,8 @@
 #include <thread>
 #include <utility>
 
+#include "core/fsck.h"
+#include "core/inode.h"
 #include "core/super.h"
 #include "core/vfs.h"
 #include "locking/contract.h"
@@ -157,6 +160,51 @@ TEST_F(NamespaceTest, UnlinkErrors) {
   EXPECT_EQ(vfs->unlink(kRootIno, "d").error(), -EISDIR);
   EXPECT_EQ(vfs->unlink(kRootIno, "nope").error(), -ENOENT);
   EXPECT_EQ(vfs->unlink(kRootIno, "..").error(), -EISDIR);
+}
+
+// A directory's name table is keyed by views of its dentries' own names: renames move a
+// name without leaving a stale key behind, and a table emptied of thousands of names gives its
+// buckets back. Names longer than the inline string buffer, so each lives on the heap.
+TEST_F(NamespaceTest, ALargeDirectoryKeepsRenamedNamesAndShrinksWhenEmptied) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  constexpr int kFiles = 3000;
+  auto name = [](const char* prefix, int i) {
+    return fmt::format("{}-{:06}-a-long-name", prefix, i);
+  };
+  for (int i = 0; i < kFiles; ++i) mkfile(d, name("file", i));
+  for (int i = 0; i < kFiles; i += 2) {
+    ASSERT_TRUE(vfs->rename(d, name("file", i), d, name("moved", i), 0).ok()) << i;
+  }
+  for (int i = 0; i < kFiles; ++i) {
+    const bool moved = i % 2 == 0;
+    auto old_name = vfs->lookup(d, name("file", i));
+    if (moved) {
+      EXPECT_EQ(old_name.error(), -ENOENT) << i;
+      auto e = vfs->lookup(d, name("moved", i));
+      ASSERT_TRUE(e.ok()) << i;
+      vfs->forget(e->ino, 1);
+    } else {
+      ASSERT_TRUE(old_name.ok()) << i;
+      vfs->forget(old_name->ino, 1);
+    }
+  }
+  core::FsckReport rep = core::check_namespace(vfs->sb());
+  EXPECT_TRUE(rep.ok()) << rep.summary();
+
+  core::Inode* dir = vfs->sb().find_unlocked_for_check(d);
+  ASSERT_NE(dir, nullptr);
+  auto buckets = [dir] {
+    locking::ReadGuard g(dir->i_rwsem);
+    return dir->i_dir->by_name.bucket_count();
+  };
+  EXPECT_GE(buckets(), size_t{kFiles});
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_TRUE(vfs->unlink(d, name(i % 2 == 0 ? "moved" : "file", i)).ok()) << i;
+  }
+  EXPECT_LE(buckets(), size_t{64 * 8});
+  rep = core::check_namespace(vfs->sb());
+  EXPECT_TRUE(rep.ok()) << rep.summary();
+  EXPECT_TRUE(vfs->rmdir(kRootIno, "d").ok());
 }
 
 TEST_F(NamespaceTest, LookedUpInodeSurvivesUnlinkUntilForget) {
