@@ -17,6 +17,7 @@
 #include "core/dir_seq_index.h"
 #include "core/dentry.h"
 #include "core/file_lock.h"
+#include "core/name_hash.h"
 #include "core/pagecache/address_space.h"
 #include "core/vfs.h"
 #include "locking/mutex.h"
@@ -44,11 +45,12 @@ struct InodeAttr {
 inline constexpr uint64_t kFirstEntrySeq = 3;
 //
 // by_name is hashed, as the kernel's dcache is (d_lookup hashes the name): a lookup in a
-// 10k-entry directory is one hash and a compare, not 14 string compares down a tree. Its key
-// is a view of the dentry's own d_name, which stays put while the entry is in the map: d_move,
-// d_name's only writer, runs on a dentry remove_entry has taken out. So a name is stored once.
+// 10k-entry directory is one hash and a compare, not 14 string compares down a tree. The hash
+// is keyed (name_hash.h), so nobody can choose names that share a bucket. Its key is a view of
+// the dentry's own d_name, which stays put while the entry is in the map: d_move, d_name's
+// only writer, runs on a dentry remove_entry has taken out. So a name is stored once.
 struct DirEntries {
-  std::unordered_map<std::string_view, std::unique_ptr<Dentry>> by_name;
+  std::unordered_map<std::string_view, std::unique_ptr<Dentry>, NameHash> by_name;
   DirSeqIndex by_seq;
   uint64_t next_seq = kFirstEntrySeq;
   bool dead = false;  // IS_DEADDIR: removed by rmdir, no new entries

@@ -19,10 +19,18 @@ const Contract& cx(const Inode* i) { return contract_of(i->i_sb); }
 
 // Adds an entry under the dentry's own name. Locking: dir's i_rwsem exclusive (callers
 // asserted it).
+// Either both indexes have the entry or, when an allocation throws, neither does (and the
+// dentry is freed): by_seq must never point at a dentry by_name does not own.
 void add_entry(Inode* dir, std::unique_ptr<Dentry> d) LOCKFS_REQUIRES(dir->i_rwsem) {
   Dentry* raw = d.get();
-  dir->i_dir->by_seq.append(raw->d_seq, raw);
-  dir->i_dir->by_name.emplace(raw->name_under_parent(), std::move(d));
+  auto [it, added] = dir->i_dir->by_name.emplace(raw->name_under_parent(), std::move(d));
+  LOCKFS_CHECK(added, "add_entry: the name is taken");
+  try {
+    dir->i_dir->by_seq.append(raw->d_seq, raw);
+  } catch (...) {
+    dir->i_dir->by_name.erase(it);
+    throw;
+  }
   dir->i_nentries.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -37,14 +45,18 @@ std::unique_ptr<Dentry> remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir-
                "remove_entry: dentry not in its parent");
   std::unique_ptr<Dentry> owned = std::move(it->second);
   dir->i_dir->by_name.erase(it);
-  // The bucket array does not shrink by itself: a directory that once held 100k entries would
-  // keep 800 KB of them. Rehash down when it is mostly empty (amortised, as growth is).
-  if (auto& m = dir->i_dir->by_name; m.bucket_count() > 64 && m.size() * 8 < m.bucket_count()) {
-    m.rehash(0);
-  }
   const bool indexed = dir->i_dir->by_seq.remove(owned->d_seq);
   LOCKFS_CHECK(indexed, "remove_entry: dentry not in its parent's readdir index");
   dir->i_nentries.fetch_sub(1, std::memory_order_relaxed);
+  // The bucket array does not shrink by itself: a directory that once held 100k entries would
+  // keep 800 KB of them. Rehash down when it is mostly empty (amortised, as growth is). It
+  // allocates, so it comes last and may fail: the removal stands, the table stays as large.
+  if (auto& m = dir->i_dir->by_name; m.bucket_count() > 64 && m.size() * 8 < m.bucket_count()) {
+    try {
+      m.rehash(0);
+    } catch (const std::bad_alloc&) {
+    }
+  }
   return owned;
 }
 
