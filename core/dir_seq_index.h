@@ -27,6 +27,9 @@ class DirSeqIndex {
     ++live_;
   }
 
+  // Room for `n` more appends without reallocating (removals never reallocate).
+  void reserve(size_t n) { slots_.reserve(slots_.size() + n); }
+
   // Removes the entry with this sequence number; false if there is none.
   bool remove(uint64_t seq) {
     auto it = lower(seq);

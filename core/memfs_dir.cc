@@ -38,16 +38,31 @@ void new_entry(Inode* dir, std::string_view name, Inode* inode) LOCKFS_REQUIRES(
   add_entry(dir, std::make_unique<Dentry>(name, dir, inode, dir->i_dir->next_seq++));
 }
 
-// Removes `d` from dir and hands it back (rename moves it, unlink drops it).
-std::unique_ptr<Dentry> remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
+using NameNode = decltype(DirEntries::by_name)::node_type;
+
+// Room for `n` more entries in both indexes, so that attaching them cannot allocate. Rename
+// calls it before it changes anything: past that point nothing may fail halfway.
+void reserve_entries(Inode* dir, size_t n) LOCKFS_REQUIRES(dir->i_rwsem) {
+  dir->i_dir->by_name.reserve(dir->i_dir->by_name.size() + n);
+  dir->i_dir->by_seq.reserve(n);
+}
+
+// Takes `d` out of both indexes; the node keeps the dentry (and its hash) for d_move. Never
+// allocates.
+NameNode detach_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
   auto it = dir->i_dir->by_name.find(d->name_under_parent());
   LOCKFS_CHECK(it != dir->i_dir->by_name.end() && it->second.get() == d,
-               "remove_entry: dentry not in its parent");
-  std::unique_ptr<Dentry> owned = std::move(it->second);
-  dir->i_dir->by_name.erase(it);
-  const bool indexed = dir->i_dir->by_seq.remove(owned->d_seq);
-  LOCKFS_CHECK(indexed, "remove_entry: dentry not in its parent's readdir index");
+               "detach_entry: dentry not in its parent");
+  NameNode node = dir->i_dir->by_name.extract(it);
+  const bool indexed = dir->i_dir->by_seq.remove(d->d_seq);
+  LOCKFS_CHECK(indexed, "detach_entry: dentry not in its parent's readdir index");
   dir->i_nentries.fetch_sub(1, std::memory_order_relaxed);
+  return node;
+}
+
+// Removes `d` from dir for good (unlink, rmdir) and frees it.
+void remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
+  detach_entry(dir, d);
   // The bucket array does not shrink by itself: a directory that once held 100k entries would
   // keep 800 KB of them. Rehash down when it is mostly empty (amortised, as growth is). It
   // allocates, so it comes last and may fail: the removal stands, the table stays as large.
@@ -57,20 +72,25 @@ std::unique_ptr<Dentry> remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir-
     } catch (const std::bad_alloc&) {
     }
   }
-  return owned;
 }
 
 // d_move: renames the dentry into `to` under `name`, with a fresh readdir sequence number
 // (a moved entry is a new entry for readdir cursors). Locking: both directories exclusive.
-void d_move(std::unique_ptr<Dentry> d, Inode* to, std::string_view name)
-    LOCKFS_REQUIRES(to->i_rwsem) {
+// Cannot fail once reserve_entries(to, ...) made room: the name is moved in, the node is
+// relinked, nothing is allocated.
+void d_move(NameNode node, Inode* to, std::string&& name) noexcept LOCKFS_REQUIRES(to->i_rwsem) {
+  Dentry* d = node.mapped().get();
   {
     locking::SpinGuard g(d->d_lock);
-    d->d_name = std::string(name);
+    d->d_name = std::move(name);
     d->d_parent.store(to, std::memory_order_relaxed);
     d->d_seq = to->i_dir->next_seq++;
   }
-  add_entry(to, std::move(d));
+  node.key() = d->name_under_parent();
+  const bool added = to->i_dir->by_name.insert(std::move(node)).inserted;
+  LOCKFS_CHECK(added, "d_move: the name is taken");
+  to->i_dir->by_seq.append(d->d_seq, d);
+  to->i_nentries.fetch_add(1, std::memory_order_relaxed);
 }
 
 // A directory leaves the tree (rmdir, or replaced by rename): no entries may be added to it,
@@ -137,7 +157,7 @@ Result<void> unlink(Inode* dir, Dentry* victim) {
                        {Role::kNonDirs, LockId::kIRwsem, rw(inode)}});
   dir->i_rwsem.assert_held_exclusive();
   inode->i_rwsem.assert_held_exclusive();
-  remove_entry(dir, victim).reset();
+  remove_entry(dir, victim);
   inode->add_nlink(-1, Inode::kTimeC);
   dir->touch(Inode::kTimeMC);
   return {};
@@ -151,7 +171,7 @@ Result<void> rmdir(Inode* dir, Dentry* victim) {
   dir->i_rwsem.assert_held_exclusive();
   inode->i_rwsem.assert_held_exclusive();
   if (!inode->i_dir->by_name.empty()) return err(-ENOTEMPTY);
-  remove_entry(dir, victim).reset();
+  remove_entry(dir, victim);
   make_dead_dir(inode);
   inode->touch(Inode::kTimeC);
   dir->add_nlink(-1, Inode::kTimeMC);
@@ -188,14 +208,19 @@ Result<void> rename(const RenameReq& r) {
 
   if (victim && tgt->is_dir() && !tgt->i_dir->by_name.empty()) return err(-ENOTEMPTY);
 
+  // Everything that can fail for want of memory happens here, before the first change: a
+  // rename is all or nothing even when an allocation throws (the request answers ENOMEM).
   SuperBlock& sb = src->i_sb;
-  const std::string old_name = r.old_dentry->name();
-  const std::string new_name(r.new_name);
+  std::string old_name = r.old_dentry->name();
+  std::string new_name(r.new_name);
+  // (Within one directory an exchange appends both names before by_seq compacts its holes.)
+  reserve_entries(r.new_dir, exchange && !cross ? 2 : 1);
+  if (exchange && cross) reserve_entries(r.old_dir, 1);
   if (exchange) {
-    auto a = remove_entry(r.old_dir, r.old_dentry);
-    auto b = remove_entry(r.new_dir, r.new_dentry);
-    d_move(std::move(a), r.new_dir, new_name);
-    d_move(std::move(b), r.old_dir, old_name);
+    NameNode a = detach_entry(r.old_dir, r.old_dentry);
+    NameNode b = detach_entry(r.new_dir, r.new_dentry);
+    d_move(std::move(a), r.new_dir, std::move(new_name));
+    d_move(std::move(b), r.old_dir, std::move(old_name));
     if (cross) {
       sb.rename_lock.write_seqlock();
       if (src->is_dir()) src->i_parent.store(r.new_dir->i_ino, std::memory_order_relaxed);
@@ -207,7 +232,7 @@ Result<void> rename(const RenameReq& r) {
     }
   } else {
     if (tgt) {
-      remove_entry(r.new_dir, r.new_dentry).reset();
+      detach_entry(r.new_dir, r.new_dentry);  // no shrink: it would undo the reservation
       if (tgt->is_dir()) {
         make_dead_dir(const_cast<Inode*>(victim));
         r.new_dir->add_nlink(-1);
@@ -216,8 +241,7 @@ Result<void> rename(const RenameReq& r) {
       }
       tgt->touch(Inode::kTimeC);
     }
-    auto d = remove_entry(r.old_dir, r.old_dentry);
-    d_move(std::move(d), r.new_dir, new_name);
+    d_move(detach_entry(r.old_dir, r.old_dentry), r.new_dir, std::move(new_name));
     if (cross && src->is_dir()) {
       sb.rename_lock.write_seqlock();
       src->i_parent.store(r.new_dir->i_ino, std::memory_order_relaxed);

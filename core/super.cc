@@ -8,6 +8,7 @@
 #include "core/file.h"
 #include "core/lock_classes.h"
 #include "core/memfs.h"
+#include "core/name_hash.h"
 #include "core/mm/mm.h"
 #include "locking/sync_point.h"
 
@@ -40,6 +41,9 @@ SuperBlock::SuperBlock(const MountOptions& opts, contract::Profile profile)
       s_mm(std::make_unique<Mm>(size_or_default(opts.size_bytes))),
       s_budget(size_or_default(opts.size_bytes) / kPageSize),
       s_contract(profile) {
+  // The name tables' key is drawn here, at mount, not by the first lookup under a directory's
+  // i_rwsem: getrandom() may wait for the kernel's entropy pool early in boot.
+  (void)name_hash_key();
   InodeAttr a;
   a.mode = S_IFDIR | (opts.root_mode & 07777);
   a.uid = opts.root_uid;

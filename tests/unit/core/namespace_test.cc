@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -205,6 +206,41 @@ TEST_F(NamespaceTest, ALargeDirectoryKeepsRenamedNamesAndShrinksWhenEmptied) {
   rep = core::check_namespace(vfs->sb());
   EXPECT_TRUE(rep.ok()) << rep.summary();
   EXPECT_TRUE(vfs->rmdir(kRootIno, "d").ok());
+}
+
+// Rename relinks the dentry itself from one table to the other (after reserving room in the
+// target first, so that it cannot fail halfway): exchanges within a directory and across two,
+// and renames that replace a name, leave every name on the right inode and both tables whole.
+TEST_F(NamespaceTest, ExchangesAndReplacingRenamesKeepTheTablesWhole) {
+  const core::Ino a = mkdir(kRootIno, "a");
+  const core::Ino b = mkdir(kRootIno, "b");
+  auto name = [](int i) { return fmt::format("entry-{:04}-with-a-heap-allocated-name", i); };
+  std::map<std::string, core::Ino> ino;
+  for (int i = 0; i < 200; ++i) {
+    ino["a/" + name(i)] = mkfile(a, name(i));
+    ino["b/" + name(i)] = mkfile(b, name(i));
+  }
+  auto at = [&](const std::string& path) { return ino_of("/" + path); };
+
+  ASSERT_TRUE(vfs->rename(a, name(0), a, name(1), RENAME_EXCHANGE).ok());
+  EXPECT_EQ(at("a/" + name(0)), ino["a/" + name(1)]);
+  EXPECT_EQ(at("a/" + name(1)), ino["a/" + name(0)]);
+  ASSERT_TRUE(vfs->rename(a, name(2), b, name(2), RENAME_EXCHANGE).ok());
+  EXPECT_EQ(at("a/" + name(2)), ino["b/" + name(2)]);
+  EXPECT_EQ(at("b/" + name(2)), ino["a/" + name(2)]);
+  ASSERT_TRUE(vfs->rename(a, name(3), b, name(3), 0).ok());
+  EXPECT_EQ(at("a/" + name(3)), 0u);
+  EXPECT_EQ(at("b/" + name(3)), ino["a/" + name(3)]);
+  ASSERT_TRUE(vfs->rename(b, name(4), b, name(5), 0).ok());
+  EXPECT_EQ(at("b/" + name(4)), 0u);
+  EXPECT_EQ(at("b/" + name(5)), ino["b/" + name(4)]);
+  ASSERT_TRUE(vfs->rename(b, name(6), a, "short", 0).ok());  // a heap name to an inline one
+  EXPECT_EQ(at("a/short"), ino["b/" + name(6)]);
+
+  const core::FsckReport rep = core::check_namespace(vfs->sb());
+  EXPECT_TRUE(rep.ok()) << rep.summary();
+  EXPECT_EQ(stat_of(a).st_nlink, 2u);
+  EXPECT_EQ(stat_of(b).st_nlink, 2u);
 }
 
 TEST_F(NamespaceTest, LookedUpInodeSurvivesUnlinkUntilForget) {
