@@ -27,8 +27,14 @@ class DirSeqIndex {
     ++live_;
   }
 
-  // Room for `n` more appends without reallocating (removals never reallocate).
-  void reserve(size_t n) { slots_.reserve(slots_.size() + n); }
+  // Room for `n` more appends without reallocating (removals never reallocate). Grows
+  // geometrically, as push_back would: a reserve of exactly size + 1 per rename into a
+  // directory would copy the whole array every time.
+  void reserve(size_t n) {
+    if (slots_.capacity() - slots_.size() < n) {
+      slots_.reserve(std::max(slots_.size() + n, 2 * slots_.capacity()));
+    }
+  }
 
   // Removes the entry with this sequence number; false if there is none.
   bool remove(uint64_t seq) {
@@ -49,6 +55,8 @@ class DirSeqIndex {
   }
 
   size_t size() const { return live_; }
+  // Appends that fit before the array reallocates (tests: reserve's growth).
+  size_t spare() const { return slots_.capacity() - slots_.size(); }
 
   // fn(seq, dentry) for each entry with seq >= from, in order, until fn returns false.
   template <typename Fn>

@@ -1,4 +1,5 @@
 // memfs namespace methods: entries of directories, links, rename, readdir, eviction.
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -42,9 +43,26 @@ using NameNode = decltype(DirEntries::by_name)::node_type;
 
 // Room for `n` more entries in both indexes, so that attaching them cannot allocate. Rename
 // calls it before it changes anything: past that point nothing may fail halfway.
+// Grows only: std::unordered_map::reserve(size() + n) would also rebuild a table that has
+// shrunk below its bucket count, an O(n) rehash for nothing.
 void reserve_entries(Inode* dir, size_t n) LOCKFS_REQUIRES(dir->i_rwsem) {
-  dir->i_dir->by_name.reserve(dir->i_dir->by_name.size() + n);
+  auto& m = dir->i_dir->by_name;
+  const auto room = static_cast<size_t>(static_cast<double>(m.bucket_count()) * m.max_load_factor());
+  m.reserve(std::max(m.size() + n, room));
   dir->i_dir->by_seq.reserve(n);
+}
+
+// The bucket array does not shrink by itself: a directory that once held 100k entries would
+// keep 800 KB of them. Rehash down when it is mostly empty (amortised, as growth is). It
+// allocates, so callers run it after their change is complete, and a failure keeps the
+// larger table.
+void maybe_shrink(Inode* dir) LOCKFS_REQUIRES(dir->i_rwsem) {
+  if (auto& m = dir->i_dir->by_name; m.bucket_count() > 64 && m.size() * 8 < m.bucket_count()) {
+    try {
+      m.rehash(0);
+    } catch (const std::bad_alloc&) {
+    }
+  }
 }
 
 // Takes `d` out of both indexes; the node keeps the dentry (and its hash) for d_move. Never
@@ -63,22 +81,15 @@ NameNode detach_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
 // Removes `d` from dir for good (unlink, rmdir) and frees it.
 void remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
   detach_entry(dir, d);
-  // The bucket array does not shrink by itself: a directory that once held 100k entries would
-  // keep 800 KB of them. Rehash down when it is mostly empty (amortised, as growth is). It
-  // allocates, so it comes last and may fail: the removal stands, the table stays as large.
-  if (auto& m = dir->i_dir->by_name; m.bucket_count() > 64 && m.size() * 8 < m.bucket_count()) {
-    try {
-      m.rehash(0);
-    } catch (const std::bad_alloc&) {
-    }
-  }
+  maybe_shrink(dir);
 }
 
 // d_move: renames the dentry into `to` under `name`, with a fresh readdir sequence number
 // (a moved entry is a new entry for readdir cursors). Locking: both directories exclusive.
-// Cannot fail once reserve_entries(to, ...) made room: the name is moved in, the node is
-// relinked, nothing is allocated.
-void d_move(NameNode node, Inode* to, std::string&& name) noexcept LOCKFS_REQUIRES(to->i_rwsem) {
+// Allocates nothing once reserve_entries(to, ...) made room: the name is moved in, the node
+// is relinked. (With the validator on, d_lock's first acquisition in a new lock chain still
+// allocates in the lock graph.)
+void d_move(NameNode node, Inode* to, std::string&& name) LOCKFS_REQUIRES(to->i_rwsem) {
   Dentry* d = node.mapped().get();
   {
     locking::SpinGuard g(d->d_lock);
@@ -211,11 +222,16 @@ Result<void> rename(const RenameReq& r) {
   // Everything that can fail for want of memory happens here, before the first change: a
   // rename is all or nothing even when an allocation throws (the request answers ENOMEM).
   SuperBlock& sb = src->i_sb;
-  std::string old_name = r.old_dentry->name();
-  std::string new_name(r.new_name);
-  // (Within one directory an exchange appends both names before by_seq compacts its holes.)
-  reserve_entries(r.new_dir, exchange && !cross ? 2 : 1);
-  if (exchange && cross) reserve_entries(r.old_dir, 1);
+  std::string old_name, new_name;
+  try {
+    old_name = r.old_dentry->name();
+    new_name = r.new_name;
+    // (Within one directory an exchange appends both names before by_seq compacts its holes.)
+    reserve_entries(r.new_dir, exchange && !cross ? 2 : 1);
+    if (exchange && cross) reserve_entries(r.old_dir, 1);
+  } catch (const std::bad_alloc&) {
+    return err(-ENOMEM);  // nothing changed; the caller unlocks as for any error
+  }
   if (exchange) {
     NameNode a = detach_entry(r.old_dir, r.old_dentry);
     NameNode b = detach_entry(r.new_dir, r.new_dentry);
@@ -254,6 +270,10 @@ Result<void> rename(const RenameReq& r) {
   if (exchange) tgt->touch(Inode::kTimeC);
   r.old_dir->touch(Inode::kTimeMC);
   if (cross) r.new_dir->touch(Inode::kTimeMC);
+  // Done: now a table that lost entries may give buckets back (a directory emptied only by
+  // renames out of it, or a replaced name).
+  if (cross && !exchange) maybe_shrink(r.old_dir);
+  if (victim) maybe_shrink(r.new_dir);
   return {};
 }
 

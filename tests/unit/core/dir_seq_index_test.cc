@@ -62,5 +62,25 @@ TEST(DirSeqIndex, AWalkStopsWhenAskedAndResumesFromItsCursor) {
   EXPECT_TRUE(walk(idx, 13).empty());
 }
 
+// Rename reserves one slot before each move into a directory. Reserving exactly one more
+// each time would reallocate (and copy the whole array) on every rename; it grows
+// geometrically instead, and never reallocates when there is room.
+TEST(DirSeqIndex, ReservingOneSlotAtATimeGrowsGeometrically) {
+  DirSeqIndex idx;
+  int reallocations = 0;
+  for (uint64_t seq = 3; seq < 100003; ++seq) {
+    const size_t spare = idx.spare();
+    idx.reserve(1);
+    if (spare >= 1) {
+      EXPECT_EQ(idx.spare(), spare) << "reallocated with room to spare";
+    } else {
+      ++reallocations;
+    }
+    ASSERT_GE(idx.spare(), 1u);
+    idx.append(seq, fake(seq));
+  }
+  EXPECT_LE(reallocations, 20);
+}
+
 }  // namespace
 }  // namespace lockfs::core

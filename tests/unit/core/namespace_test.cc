@@ -243,6 +243,36 @@ TEST_F(NamespaceTest, ExchangesAndReplacingRenamesKeepTheTablesWhole) {
   EXPECT_EQ(stat_of(b).st_nlink, 2u);
 }
 
+// A rename reserves room in the target's table without rebuilding a table that has room,
+// and the table a rename empties gives its buckets back once the rename is done.
+TEST_F(NamespaceTest, RenamesReserveWithoutRebuildingAndShrinkWhatTheyEmpty) {
+  const core::Ino from = mkdir(kRootIno, "from");
+  const core::Ino to = mkdir(kRootIno, "to");
+  auto name = [](int i) { return fmt::format("n{:05}", i); };
+  constexpr int kFiles = 3000, kMoved = 800;  // within the test mount's inode limit
+  for (int i = 0; i < kFiles; ++i) mkfile(to, name(i));
+  auto buckets = [this](core::Ino ino) {
+    core::Inode* dir = vfs->sb().find_unlocked_for_check(ino);
+    locking::ReadGuard g(dir->i_rwsem);
+    return dir->i_dir->by_name.bucket_count();
+  };
+  // `to` keeps its 3000-name table while it holds fewer names (not yet 1/8 of its buckets).
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(vfs->unlink(to, name(i)).ok()) << i;
+  const size_t to_buckets = buckets(to);
+  ASSERT_GE(to_buckets, size_t{kFiles});
+  for (int i = 0; i < kMoved; ++i) mkfile(from, name(i));
+  ASSERT_GE(buckets(from), size_t{kMoved});
+  for (int i = 0; i < kMoved; ++i) {
+    ASSERT_TRUE(vfs->rename(from, name(i), to, "moved-" + name(i), 0).ok()) << i;
+    if (i < 500) {
+      ASSERT_EQ(buckets(to), to_buckets) << "rename " << i << " rebuilt the table";
+    }
+  }
+  EXPECT_LE(buckets(from), size_t{64 * 8});
+  const core::FsckReport rep = core::check_namespace(vfs->sb());
+  EXPECT_TRUE(rep.ok()) << rep.summary();
+}
+
 TEST_F(NamespaceTest, LookedUpInodeSurvivesUnlinkUntilForget) {
   mkfile(kRootIno, "f");
   auto e = vfs->lookup(kRootIno, "f");
