@@ -43,12 +43,13 @@ using NameNode = decltype(DirEntries::by_name)::node_type;
 
 // Room for `n` more entries in both indexes, so that attaching them cannot allocate. Rename
 // calls it before it changes anything: past that point nothing may fail halfway.
-// Grows only: std::unordered_map::reserve(size() + n) would also rebuild a table that has
-// shrunk below its bucket count, an O(n) rehash for nothing.
+// Grows only, and geometrically: reserve(size() + n) would rebuild a table that has shrunk
+// below its bucket count (an O(n) rehash for nothing), and when the table is full it would
+// step to the next prime up, 8% larger, where an insert doubles.
 void reserve_entries(Inode* dir, size_t n) LOCKFS_REQUIRES(dir->i_rwsem) {
   auto& m = dir->i_dir->by_name;
   const auto room = static_cast<size_t>(static_cast<double>(m.bucket_count()) * m.max_load_factor());
-  m.reserve(std::max(m.size() + n, room));
+  m.reserve(m.size() + n <= room ? room : std::max(m.size() + n, 2 * room));
   dir->i_dir->by_seq.reserve(n);
 }
 
@@ -87,9 +88,10 @@ void remove_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
 // d_move: renames the dentry into `to` under `name`, with a fresh readdir sequence number
 // (a moved entry is a new entry for readdir cursors). Locking: both directories exclusive.
 // Allocates nothing once reserve_entries(to, ...) made room: the name is moved in, the node
-// is relinked. (With the validator on, d_lock's first acquisition in a new lock chain still
-// allocates in the lock graph.)
-void d_move(NameNode node, Inode* to, std::string&& name) LOCKFS_REQUIRES(to->i_rwsem) {
+// is relinked. noexcept: with the validator on, d_lock's first acquisition in a new lock chain
+// allocates in the lock graph, and if that fails the daemon stops here rather than unwind a
+// rename half done, with its dentry freed and its locks still held.
+void d_move(NameNode node, Inode* to, std::string&& name) noexcept LOCKFS_REQUIRES(to->i_rwsem) {
   Dentry* d = node.mapped().get();
   {
     locking::SpinGuard g(d->d_lock);

@@ -243,8 +243,9 @@ TEST_F(NamespaceTest, ExchangesAndReplacingRenamesKeepTheTablesWhole) {
   EXPECT_EQ(stat_of(b).st_nlink, 2u);
 }
 
-// A rename reserves room in the target's table without rebuilding a table that has room,
-// and the table a rename empties gives its buckets back once the rename is done.
+// A rename reserves room in the target's table without rebuilding a table that has room and
+// grows a full one geometrically, and the table a rename empties gives its buckets back once
+// the rename is done.
 TEST_F(NamespaceTest, RenamesReserveWithoutRebuildingAndShrinkWhatTheyEmpty) {
   const core::Ino from = mkdir(kRootIno, "from");
   const core::Ino to = mkdir(kRootIno, "to");
@@ -269,6 +270,16 @@ TEST_F(NamespaceTest, RenamesReserveWithoutRebuildingAndShrinkWhatTheyEmpty) {
     }
   }
   EXPECT_LE(buckets(from), size_t{64 * 8});
+  // Renames into a directory that fills up grow its table geometrically, as inserts do:
+  // about log2(800) rebuilds, not one every few renames.
+  const core::Ino grow = mkdir(kRootIno, "grow");
+  int rebuilds = 0;
+  for (int i = 0; i < kMoved; ++i) {
+    const size_t before = buckets(grow);
+    ASSERT_TRUE(vfs->rename(to, "moved-" + name(i), grow, name(i), 0).ok()) << i;
+    rebuilds += buckets(grow) != before;
+  }
+  EXPECT_LE(rebuilds, 16);
   const core::FsckReport rep = core::check_namespace(vfs->sb());
   EXPECT_TRUE(rep.ok()) << rep.summary();
 }
