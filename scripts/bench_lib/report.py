@@ -56,8 +56,8 @@ def ratio(results, num, den, row):
     xs, ys = results.get(num, {}).get(row), results.get(den, {}).get(row)
     if isinstance(xs, list) and isinstance(ys, list) and len(xs) == len(ys):
         pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None and y > 0]
-        if len(pairs) > 1:
-            return statistics.median(x / y for x, y in pairs)
+        # No pair: no ratio. Medians taken apart could come from different repetitions.
+        return statistics.median(x / y for x, y in pairs) if pairs else None
     a, _ = figure(results, num, row)
     b, _ = figure(results, den, row)
     return a / b if a and b else None
@@ -190,7 +190,7 @@ def cpu_table(results, fs_present):
     ratios, which here are cost(lockfs) / cost(peer): above 1.0 means lockfs spends more."""
     cols = [(fs, label) for fs, label in FS_COLUMNS if fs in fs_present and fs != "tmpfs"]
     ratios = [r for r in CPU_RATIOS if r[0] in fs_present and r[1] in fs_present]
-    head = (f"{'workload':<28}{'unit':<10}" + "".join(f"{label:>14}" for _, label in cols)
+    head = (f"{'workload':<28}{'unit':<12}" + "".join(f"{label:>14}" for _, label in cols)
             + "".join(f"{label:>13}" for _, _, label in ratios))
     lines = []
     per_ratio = {label: [] for _, _, label in ratios}
@@ -208,11 +208,11 @@ def cpu_table(results, fs_present):
             rcells.append(f"{(f'{r:.2f}' if r else '-'):>13}")
             if r:
                 per_ratio[rlabel].append(r)
-        lines.append(f"{w:<28}{'us/' + WORK_UNITS.get(w, 'unit'):<10}" + "".join(cells)
+        lines.append(f"{w:<28}{'us/' + WORK_UNITS.get(w, 'unit'):<12}" + "".join(cells)
                      + "".join(rcells))
     if not lines:
         return []
     gcells = [f"{(f'{geomean(per_ratio[l]):.2f}' if per_ratio[l] else '-'):>13}"
               for _, _, l in ratios]
     return ([head, "-" * len(head)] + lines + ["-" * len(head)]
-            + [f"{'geometric mean':<38}" + " " * (14 * len(cols)) + "".join(gcells)])
+            + [f"{'geometric mean':<40}" + " " * (14 * len(cols)) + "".join(gcells)])
