@@ -21,15 +21,16 @@ Inode::Inode(SuperBlock& sb, Ino ino, uint64_t generation, const InodeAttr& attr
       i_lock(lock_class::kILock, ino),
       i_attr(attr),
       i_dir(S_ISDIR(attr.mode) ? std::make_unique<DirEntries>() : nullptr) {
-  publish_perm(attr);  // not shared yet
+  publish(attr);  // not shared yet
 }
 
-void Inode::publish_perm(const InodeAttr& a) {
+void Inode::publish(const InodeAttr& a) {
   i_perm_ids_.store(uint64_t{a.uid} << 32 | a.gid, std::memory_order_release);
   i_perm_mode_.store(uint64_t{a.flags} << 32 | a.mode, std::memory_order_release);
+  i_relatime_sec_.store(relatime_sec_of(a), std::memory_order_relaxed);
 }
 
-void Inode::publish_perm_locked() { publish_perm(i_attr); }
+void Inode::publish_locked() { publish(i_attr); }
 
 InodeAttr Inode::perm_attr() const {
   InodeAttr a;
@@ -97,7 +98,7 @@ void Inode::set_times_locked(unsigned which, const struct timespec& now) {
   if (which & kTimeA) i_attr.atime = now;
   if (which & kTimeM) i_attr.mtime = now;
   if (which & kTimeC) i_attr.ctime = now;
-  publish_times_locked();
+  publish_locked();
 }
 
 int64_t Inode::relatime_sec_of(const InodeAttr& a) {
@@ -105,10 +106,6 @@ int64_t Inode::relatime_sec_of(const InodeAttr& a) {
     return x.tv_sec > y.tv_sec || (x.tv_sec == y.tv_sec && x.tv_nsec > y.tv_nsec);
   };
   return after(a.atime, a.mtime) && after(a.atime, a.ctime) ? a.atime.tv_sec : kAtimeStale;
-}
-
-void Inode::publish_times_locked() {
-  i_relatime_sec_.store(relatime_sec_of(i_attr), std::memory_order_relaxed);
 }
 
 void Inode::touch(unsigned which) {

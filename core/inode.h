@@ -125,7 +125,7 @@ class Inode {
   bool i_linkable = false;
 
  private:
-  void publish_perm(const InodeAttr& a);
+  void publish(const InodeAttr& a);
   void set_times_locked(unsigned which, const struct timespec& now) LOCKFS_REQUIRES(i_lock);
   std::atomic<FileLockContext*> i_flctx_{nullptr};
   std::atomic<uint64_t> i_perm_ids_{0};   // uid << 32 | gid
@@ -141,8 +141,6 @@ class Inode {
   // with no lock. A reader may see one concurrent change and not yet another, as there; a
   // caller that needs them stable holds i_rwsem, which chmod, chown and chattr take.
   InodeAttr perm_attr() const;
-  // Every writer of mode, uid, gid or flags calls this before dropping i_lock.
-  void publish_perm_locked() LOCKFS_REQUIRES(i_lock);
   // relatime's question without i_lock, read racily as atime_needs_update reads the times:
   // atime's second when atime is after both mtime and ctime (then only its age can call for
   // an update), else kAtimeStale. A read racing a write may miss that write's update, as in
@@ -151,8 +149,9 @@ class Inode {
   int64_t relatime_sec() const { return i_relatime_sec_.load(std::memory_order_relaxed); }
   // What relatime_sec() says for these attributes once published.
   static int64_t relatime_sec_of(const InodeAttr& a);
-  // Every writer of atime, mtime or ctime calls this before dropping i_lock.
-  void publish_times_locked() LOCKFS_REQUIRES(i_lock);
+  // Refreshes both lock-free views (perm_attr, relatime_sec) from i_attr. Every writer of
+  // mode, uid, gid, flags, atime, mtime or ctime calls it before dropping i_lock.
+  void publish_locked() LOCKFS_REQUIRES(i_lock);
   // stat(2) view of the inode (i_lock; st_blocks from the pages present).
   struct stat getattr() const LOCKFS_EXCLUDES(i_lock);
   unsigned flags() const LOCKFS_EXCLUDES(i_lock);

@@ -61,8 +61,7 @@ Result<void> setattr(Inode* inode, const SetAttrIn& in) {
   if (data_changed && !(in.valid & (kSetMtime | kSetMtimeNow))) a.mtime = now;
   // Every attribute change moves ctime (an explicit ctime, as FUSE may send, wins).
   a.ctime = (in.valid & kSetCtime) ? in.ctime : now;
-  inode->publish_perm_locked();
-  inode->publish_times_locked();
+  inode->publish_locked();
   return {};
 }
 
@@ -77,9 +76,8 @@ Result<void> fileattr_set(Inode* inode, unsigned flags) {
   const struct timespec now = current_time();
   locking::SpinGuard g(inode->i_lock);
   inode->i_attr.flags = flags;
-  inode->publish_perm_locked();
   inode->i_attr.ctime = now;
-  inode->publish_times_locked();
+  inode->publish_locked();
   return {};
 }
 
@@ -128,7 +126,7 @@ Result<void> xattr_set(Inode* inode, std::string_view name,
     }
   }
   inode->i_attr.ctime = now;
-  inode->publish_times_locked();
+  inode->publish_locked();
   return {};
 }
 

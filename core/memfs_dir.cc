@@ -43,13 +43,17 @@ using NameNode = decltype(DirEntries::by_name)::node_type;
 
 // Room for `n` more entries in both indexes, so that attaching them cannot allocate. Rename
 // calls it before it changes anything: past that point nothing may fail halfway.
-// Grows only, and geometrically: reserve(size() + n) would rebuild a table that has shrunk
-// below its bucket count (an O(n) rehash for nothing), and when the table is full it would
-// step to the next prime up, 8% larger, where an insert doubles.
+// Grows only, and geometrically, and only when the table is full: reserve(size() + n) would
+// rebuild a table that has shrunk below its bucket count (an O(n) rehash for nothing), and
+// on a full table it would step to the next prime up, 8% larger, where an insert doubles.
 void reserve_entries(Inode* dir, size_t n) LOCKFS_REQUIRES(dir->i_rwsem) {
   auto& m = dir->i_dir->by_name;
-  const auto room = static_cast<size_t>(static_cast<double>(m.bucket_count()) * m.max_load_factor());
-  m.reserve(m.size() + n <= room ? room : std::max(m.size() + n, 2 * room));
+  // A table that never held an entry has one static bucket and no room at all.
+  const auto room =
+      m.bucket_count() > 1
+          ? static_cast<size_t>(static_cast<double>(m.bucket_count()) * m.max_load_factor())
+          : 0;
+  if (m.size() + n > room) m.reserve(std::max(m.size() + n, 2 * room));
   dir->i_dir->by_seq.reserve(n);
 }
 
@@ -66,8 +70,7 @@ void maybe_shrink(Inode* dir) LOCKFS_REQUIRES(dir->i_rwsem) {
   }
 }
 
-// Takes `d` out of both indexes; the node keeps the dentry (and its hash) for d_move. Never
-// allocates.
+// Takes `d` out of both indexes; the node keeps the dentry for d_move. Never allocates.
 NameNode detach_entry(Inode* dir, Dentry* d) LOCKFS_REQUIRES(dir->i_rwsem) {
   auto it = dir->i_dir->by_name.find(d->name_under_parent());
   LOCKFS_CHECK(it != dir->i_dir->by_name.end() && it->second.get() == d,
@@ -100,8 +103,11 @@ void d_move(NameNode node, Inode* to, std::string&& name) noexcept LOCKFS_REQUIR
     d->d_seq = to->i_dir->next_seq++;
   }
   node.key() = d->name_under_parent();
+  const size_t buckets = to->i_dir->by_name.bucket_count();
   const bool added = to->i_dir->by_name.insert(std::move(node)).inserted;
   LOCKFS_CHECK(added, "d_move: the name is taken");
+  LOCKFS_CHECK(to->i_dir->by_name.bucket_count() == buckets,
+               "d_move: the table grew (reserve_entries left no room)");
   to->i_dir->by_seq.append(d->d_seq, d);
   to->i_nentries.fetch_add(1, std::memory_order_relaxed);
 }
@@ -226,7 +232,7 @@ Result<void> rename(const RenameReq& r) {
   SuperBlock& sb = src->i_sb;
   std::string old_name, new_name;
   try {
-    old_name = r.old_dentry->name();
+    if (exchange) old_name = r.old_dentry->name();  // only an exchange moves a name back
     new_name = r.new_name;
     // (Within one directory an exchange appends both names before by_seq compacts its holes.)
     reserve_entries(r.new_dir, exchange && !cross ? 2 : 1);

@@ -32,15 +32,11 @@ void file_modified(Inode* inode, uint64_t end = 0,
     if (end > inode->i_attr.size) inode->i_attr.size = end;
     size = inode->i_attr.size;
     if (privs == Privs::kKill) {
-      const mode_t m = mode_after_write(inode->i_attr.mode);
-      if (m != inode->i_attr.mode) {
-        inode->i_attr.mode = m;
-        inode->publish_perm_locked();
-      }
+      inode->i_attr.mode = mode_after_write(inode->i_attr.mode);
       inode->kill_priv_locked();
     }
     inode->i_attr.mtime = inode->i_attr.ctime = now;
-    inode->publish_times_locked();
+    inode->publish_locked();
   }
   if (end != 0) inode->i_mapping->i_size_write(size);
 }
@@ -78,7 +74,7 @@ void touch_atime(Inode* inode) {
   InodeAttr& a = inode->i_attr;
   if ((a.flags & kFlagNoatime) || current(Inode::relatime_sec_of(a))) return;
   a.atime = now;
-  inode->publish_times_locked();
+  inode->publish_locked();
 }
 
 Result<void> open(Inode* inode, File* f) {
