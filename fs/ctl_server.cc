@@ -252,10 +252,14 @@ Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint, b
   addr.sun_family = AF_UNIX;
   if (path_.size() >= sizeof addr.sun_path) return err(-ENAMETOOLONG);
   memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-  // A daemon still listens there: another lockfs on this mount point, which our mount will
-  // cover. Its socket is taken over only once that mount exists, so that a mount which fails
-  // leaves the other daemon reachable.
-  if (!take_over && someone_listens(path_)) return err(-EADDRINUSE);
+  // A daemon still listens there and its lockfs is mounted on this mount point: our mount
+  // will cover it. Its socket is taken over only once that mount exists, so that a mount
+  // which fails leaves the other daemon reachable. A listener whose mount is gone (stopped
+  // while it was unmounted, not yet exited) keeps nothing reachable: take the socket now, or
+  // our mount would appear before our socket.
+  if (!take_over && someone_listens(path_) && ctl::find_mount(canonical_mountpoint).ok()) {
+    return err(-EADDRINUSE);
+  }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return err(-errno);
   unlink(path_.c_str());  // a stale socket of a daemon that died, or the covered daemon's
