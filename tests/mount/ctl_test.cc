@@ -2,17 +2,18 @@
 // mkdir taking the parent's i_rwsem exclusive and lookup taking it shared; stats, contract,
 // violations, reset; trace_file at unmount; --help, bad options, and mounting through
 // mount.fuse3 (`mount -t fuse.lockfs`).
-#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
 #include <chrono>
 #include <string>
 #include <thread>
 
+#include "fs/ctl_protocol.h"
 #include "tests/mount/mount_fixture.h"
 
 namespace lockfs::mount_test {
@@ -224,17 +225,19 @@ TEST(LockfsCommandLine, ControlSocketListensBeforeTheMountAppears) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl, mnt = dir + "/mnt", log = dir + "/lockfs.log";
   ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
-  // fs/ctl_protocol.h: the socket directory, and a name ending "<mount point>-<hash>.sock".
-  const uid_t uid = getuid();
-  struct stat rs;
-  const std::string run_user = "/run/user/" + std::to_string(uid);
-  std::string sock_dir = "/tmp/lockfs-" + std::to_string(uid);
-  if (uid == 0) {
-    sock_dir = "/run/lockfs";
-  } else if (stat(run_user.c_str(), &rs) == 0 && S_ISDIR(rs.st_mode)) {
-    sock_dir = run_user + "/lockfs";
-  }
-  const std::string unique = dir.substr(dir.rfind('/') + 1);  // "lockfs-sock.XXXXXX"
+  char canonical[PATH_MAX];
+  ASSERT_NE(realpath(mnt.c_str(), canonical), nullptr);
+  const std::string sock = fs::ctl::socket_path(canonical, getuid());
+  // Bounded waits: a plain TEST has no watchdog.
+  auto reap = [](pid_t pid, int* st) {
+    for (int i = 0; i < 1000; i++) {
+      if (waitpid(pid, st, WNOHANG) == pid) return true;
+      usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, st, 0);
+    return false;
+  };
   for (int round = 0; round < 3; round++) {
     pid_t daemon = fork();
     if (daemon == 0) {
@@ -246,22 +249,16 @@ TEST(LockfsCommandLine, ControlSocketListensBeforeTheMountAppears) {
       _exit(127);
     }
     ASSERT_GT(daemon, 0);
+    // Polls without sleeping, to stop the daemon the moment its mount appears.
     bool mounted = false;
-    for (int i = 0; i < 2000000 && !(mounted = is_mounted(mnt)); i++) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(mounted = is_mounted(mnt)) && std::chrono::steady_clock::now() < deadline) {
       if (waitpid(daemon, nullptr, WNOHANG) == daemon) break;
     }
     ASSERT_EQ(kill(daemon, SIGSTOP), 0);
-    std::string sock;
-    if (DIR* d = opendir(sock_dir.c_str())) {
-      while (dirent* e = readdir(d)) {
-        const std::string name = e->d_name;
-        if (name.find(unique + "-mnt-") != std::string::npos && name.ends_with(".sock"))
-          sock = sock_dir + "/" + name;
-      }
-      closedir(d);
-    }
+    const bool exists = access(sock.c_str(), F_OK) == 0;
     bool listening = false;
-    if (!sock.empty()) {
+    if (exists) {
       int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       sockaddr_un addr{};
       addr.sun_family = AF_UNIX;
@@ -271,7 +268,7 @@ TEST(LockfsCommandLine, ControlSocketListensBeforeTheMountAppears) {
     }
     ASSERT_EQ(kill(daemon, SIGCONT), 0);
     EXPECT_TRUE(mounted) << read_file(log);
-    EXPECT_FALSE(sock.empty()) << "round " << round << ": no socket in " << sock_dir;
+    EXPECT_TRUE(exists) << "round " << round << ": no socket " << sock;
     EXPECT_TRUE(listening) << "round " << round << ": " << sock << " takes no connection";
     bool unmounted = false;
     if (mounted) {
@@ -282,7 +279,7 @@ TEST(LockfsCommandLine, ControlSocketListensBeforeTheMountAppears) {
     }
     if (!unmounted) kill(daemon, SIGTERM);  // a foreground daemon would wait forever
     int st = 0;
-    ASSERT_EQ(waitpid(daemon, &st, 0), daemon);
+    EXPECT_TRUE(reap(daemon, &st)) << "round " << round << ": lockfs did not exit; killed";
     if (unmounted) {
       EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(log);
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <time.h>
 
 #include <memory>
 #include <mutex>
@@ -14,6 +15,11 @@
 #include "tests/support/lock_recorder.h"
 
 namespace lockfs::testing {
+
+// a strictly after b.
+inline bool later(const timespec& a, const timespec& b) {
+  return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
 
 class CoreTest : public ::testing::Test {
  protected:

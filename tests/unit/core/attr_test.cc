@@ -13,10 +13,6 @@ using locking::Mode;
 
 class AttrTest : public CoreTest {};
 
-bool later(const timespec& a, const timespec& b) {
-  return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
-}
-
 TEST_F(AttrTest, ChmodTakesInodeExclusiveAndMovesCtime) {
   const core::Ino f = mkfile(kRootIno, "f");
   const struct stat before = stat_of(f);

@@ -52,10 +52,6 @@ TEST_F(FileTest, WriteTakesInodeExclusiveReadTakesNone) {
   ASSERT_TRUE(vfs->release(f).ok());
 }
 
-bool later(const struct timespec& a, const struct timespec& b) {
-  return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
-}
-
 // relatime, and the lock it costs: a read moves atime when atime is not after mtime and
 // ctime, or is a day old; a read of a file whose atime is current takes no i_lock (as
 // atime_needs_update asks without one).

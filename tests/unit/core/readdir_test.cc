@@ -78,8 +78,7 @@ TEST_F(ReaddirTest, ListingMovesAtimeByRelatime) {
   auto i_lock = [&] { return record_locks([&] { list(*f, 0, 10); }, {"i_lock"}).size(); };
   EXPECT_EQ(i_lock(), 1u);
   const struct stat st = stat_of(d);
-  EXPECT_TRUE(st.st_atim.tv_sec > st.st_mtim.tv_sec ||
-              (st.st_atim.tv_sec == st.st_mtim.tv_sec && st.st_atim.tv_nsec > st.st_mtim.tv_nsec));
+  EXPECT_TRUE(later(st.st_atim, st.st_mtim));
   EXPECT_EQ(i_lock(), 0u);
   EXPECT_EQ(stat_of(d).st_atim.tv_nsec, st.st_atim.tv_nsec);
   ASSERT_TRUE(vfs->fileattr_set(d, core::kFlagNoatime).ok());
