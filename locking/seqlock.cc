@@ -1,8 +1,5 @@
-// SeqLock: an even/odd sequence count in front of writers serialised by a SpinLock.
-//
-// Memory ordering is the usual C++ seqlock: the writer makes the count odd, issues a release
-// fence and then stores the data; the reader loads the data, issues an acquire fence and then
-// re-reads the count. The data itself is std::atomic (relaxed), so there is no data race.
+// SeqCount's wait for a writer, and SeqLock: a SeqCount in front of writers serialised by a
+// SpinLock of its own (seqlock_t).
 #include "locking/seqlock.h"
 
 #include <sched.h>
@@ -11,27 +8,25 @@ namespace lockfs::locking {
 
 SeqLock::SeqLock(const LockClass& cls, uint64_t object) : writer_(cls, object) {}
 
-unsigned SeqLock::read_seqbegin() const {
+unsigned SeqCount::wait_for_writer() const {
   for (unsigned spins = 1;; ++spins) {
+    if (spins % 64 == 0) sched_yield();  // the writer may be descheduled (2 cores)
     const unsigned seq = seq_.load(std::memory_order_acquire);
     if ((seq & 1) == 0) return seq;
-    if (spins % 64 == 0) sched_yield();  // the writer may be descheduled (2 cores)
   }
 }
 
-bool SeqLock::read_seqretry(unsigned seq) const {
-  std::atomic_thread_fence(std::memory_order_acquire);
-  return seq_.load(std::memory_order_relaxed) != seq;
-}
+unsigned SeqLock::read_seqbegin() const { return seq_.read_begin(); }
+
+bool SeqLock::read_seqretry(unsigned seq) const { return seq_.read_retry(seq); }
 
 void SeqLock::write_seqlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   writer_.lock();
-  seq_.store(seq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
+  seq_.write_begin(writer_);
 }
 
 void SeqLock::write_sequnlock() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  seq_.store(seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  seq_.write_end(writer_);
   writer_.unlock();
 }
 

@@ -1,4 +1,5 @@
-// SeqLock: readers never observe a torn write; writers exclude each other.
+// SeqLock and SeqCount: readers never observe a torn write; writers exclude each other, and a
+// SeqCount writer must hold the lock that serialises its writers.
 #include "locking/seqlock.h"
 
 #include <thread>
@@ -10,6 +11,7 @@ namespace lockfs::locking {
 namespace {
 
 using testing::class_seq;
+using testing::class_spin;
 
 class SeqLockTest : public testing::LockingTest {};
 
@@ -75,6 +77,63 @@ TEST_F(SeqLockTest, RetryDetectsAWriter) {
   EXPECT_EQ(testing::count_kind(ViolationKind::kAssertFailed), 1u);
   EXPECT_TRUE(lock.read_seqretry(seq));
   EXPECT_EQ(lock.read_seqbegin() % 2, 0u);
+}
+
+// The same race with the count alone, its writers serialised by a lock they hold.
+TEST_F(SeqLockTest, CountReadersNeverSeeTornWrites) {
+  SpinLock writers(class_spin());
+  SeqCount count;
+  constexpr int kWords = 4;
+  std::atomic<uint64_t> data[kWords] = {};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> torn{0}, reads{0}, changed{0};
+  std::atomic<bool> reader_ready{false};
+  std::thread reader([&] {
+    uint64_t last = 0;
+    while (!stop.load()) {
+      uint64_t snap[kWords];
+      unsigned seq;
+      do {
+        seq = count.read_begin();
+        for (int k = 0; k < kWords; ++k) snap[k] = data[k].load(std::memory_order_relaxed);
+      } while (count.read_retry(seq));
+      for (int k = 1; k < kWords; ++k) torn += snap[k] != snap[0];
+      changed += snap[0] != last;
+      last = snap[0];
+      reads++;
+      reader_ready = true;
+    }
+  });
+  while (!reader_ready.load()) std::this_thread::yield();
+  // At least 20000 writes, and on until the reader has seen 100 of them (it may have been
+  // descheduled through the first 20000 on a loaded machine).
+  for (uint64_t i = 1; i <= 20000 || (changed.load() < 100 && i < 50'000'000); ++i) {
+    SpinGuard g(writers);
+    count.write_begin(writers);
+    for (auto& d : data) d.store(i, std::memory_order_relaxed);
+    count.write_end(writers);
+  }
+  stop = true;
+  reader.join();
+  EXPECT_EQ(torn.load(), 0u);
+  EXPECT_GE(changed.load(), 100u);  // the reader really ran alongside the writer
+  EXPECT_EQ(violation_count(), 0u);
+}
+
+// A write section whose writer forgot the lock: what the static check refuses to compile.
+void write_without_lock(SeqCount& count, const SpinLock& writers) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  count.write_begin(writers);
+  count.write_end(writers);
+}
+
+TEST_F(SeqLockTest, CountWriterWithoutItsLockIsReported) {
+  SpinLock writers(class_spin());
+  SeqCount count;
+  const unsigned seq = count.read_begin();
+  write_without_lock(count, writers);  // reported, as lockdep_assert_held would
+  EXPECT_EQ(testing::count_kind(ViolationKind::kAssertFailed), 1u);
+  EXPECT_TRUE(count.read_retry(seq));
+  EXPECT_EQ(count.read_begin() % 2, 0u);
 }
 
 }  // namespace
