@@ -76,19 +76,6 @@ FsckReport check_namespace(SuperBlock& sb) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   for (Ino ino : sb.all_inos()) {
     Inode* inode = sb.find_unlocked_for_check(ino);
     if (inode == nullptr) continue;
-    // The lock-free views must say what i_attr says: a writer that skipped a publish would
-    // make permission checks or relatime read stale values.
-    const InodeAttr a = inode->attr();
-    const InodeAttr p = inode->perm_attr();
-    if (p.mode != a.mode || p.uid != a.uid || p.gid != a.gid || p.flags != a.flags) {
-      rep.errors.push_back(fmt::format(
-          "inode {}: permission view {:o} {}:{} {:x}, attr {:o} {}:{} {:x}", ino, p.mode, p.uid,
-          p.gid, p.flags, a.mode, a.uid, a.gid, a.flags));
-    }
-    if (inode->relatime_sec() != Inode::relatime_sec_of(a)) {
-      rep.errors.push_back(fmt::format("inode {}: relatime view {}, attr {}", ino,
-                                       inode->relatime_sec(), Inode::relatime_sec_of(a)));
-    }
     const bool reachable = ino == kRootIno || links.count(ino) > 0;
     if (!inode->is_dir()) {
       ++rep.files;

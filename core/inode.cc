@@ -19,23 +19,13 @@ Inode::Inode(SuperBlock& sb, Ino ino, uint64_t generation, const InodeAttr& attr
       i_type(attr.mode & S_IFMT),
       i_rwsem(lock_class::i_rwsem_class(attr.mode), ino),
       i_lock(lock_class::kILock, ino),
-      i_attr(attr),
-      i_dir(S_ISDIR(attr.mode) ? std::make_unique<DirEntries>() : nullptr) {
-  publish(attr);  // not shared yet
-}
-
-void Inode::publish(const InodeAttr& a) {
-  i_perm_ids_.store(uint64_t{a.uid} << 32 | a.gid, std::memory_order_release);
-  i_perm_mode_.store(uint64_t{a.flags} << 32 | a.mode, std::memory_order_release);
-  i_relatime_sec_.store(relatime_sec_of(a), std::memory_order_relaxed);
-}
-
-void Inode::publish_locked() { publish(i_attr); }
+      i_dir(S_ISDIR(attr.mode) ? std::make_unique<DirEntries>() : nullptr),
+      i_attr_(attr) {}
 
 InodeAttr Inode::perm_attr() const {
   InodeAttr a;
-  const uint64_t ids = i_perm_ids_.load(std::memory_order_acquire);
-  const uint64_t mode = i_perm_mode_.load(std::memory_order_acquire);
+  const uint64_t ids = i_attr_.ids();
+  const uint64_t mode = i_attr_.mode_flags();
   a.uid = static_cast<uid_t>(ids >> 32);
   a.gid = static_cast<gid_t>(ids);
   a.mode = static_cast<mode_t>(mode);
@@ -53,26 +43,6 @@ FileLockContext& Inode::flctx() {
     return *fresh.release();
   }
   return *ctx;  // another request installed one first
-}
-
-InodeAttr Inode::attr() const {
-  locking::SpinGuard g(i_lock);
-  return i_attr;
-}
-
-unsigned Inode::flags() const {
-  locking::SpinGuard g(i_lock);
-  return i_attr.flags;
-}
-
-nlink_t Inode::nlink() const {
-  locking::SpinGuard g(i_lock);
-  return i_attr.nlink;
-}
-
-uint64_t Inode::size() const {
-  locking::SpinGuard g(i_lock);
-  return i_attr.size;
 }
 
 struct stat Inode::getattr() const {
@@ -94,11 +64,10 @@ struct stat Inode::getattr() const {
   return st;
 }
 
-void Inode::set_times_locked(unsigned which, const struct timespec& now) {
-  if (which & kTimeA) i_attr.atime = now;
-  if (which & kTimeM) i_attr.mtime = now;
-  if (which & kTimeC) i_attr.ctime = now;
-  publish_locked();
+void Inode::mark_times(InodeAttr& a, unsigned which, const struct timespec& now) {
+  if (which & kTimeA) a.atime = now;
+  if (which & kTimeM) a.mtime = now;
+  if (which & kTimeC) a.ctime = now;
 }
 
 int64_t Inode::relatime_sec_of(const InodeAttr& a) {
@@ -111,15 +80,19 @@ int64_t Inode::relatime_sec_of(const InodeAttr& a) {
 void Inode::touch(unsigned which) {
   const struct timespec now = current_time();
   locking::SpinGuard g(i_lock);
-  set_times_locked(which, now);
+  InodeAttr a = attr_locked();
+  mark_times(a, which, now);
+  set_attr_locked(a);
 }
 
 void Inode::add_nlink(int delta, unsigned which) {
   const struct timespec now = which ? current_time() : timespec{};
   locking::SpinGuard g(i_lock);
-  LOCKFS_CHECK(delta >= 0 || i_attr.nlink >= static_cast<nlink_t>(-delta), "nlink underflow");
-  i_attr.nlink = static_cast<nlink_t>(static_cast<int64_t>(i_attr.nlink) + delta);
-  set_times_locked(which, now);
+  InodeAttr a = attr_locked();
+  LOCKFS_CHECK(delta >= 0 || a.nlink >= static_cast<nlink_t>(-delta), "nlink underflow");
+  a.nlink = static_cast<nlink_t>(static_cast<int64_t>(a.nlink) + delta);
+  mark_times(a, which, now);
+  set_attr_locked(a);
 }
 
 InodeRef& InodeRef::operator=(InodeRef&& o) noexcept {

@@ -17,6 +17,7 @@
 #include "core/dir_seq_index.h"
 #include "core/dentry.h"
 #include "core/file_lock.h"
+#include "core/inode_attr.h"
 #include "core/name_hash.h"
 #include "core/pagecache/address_space.h"
 #include "core/vfs.h"
@@ -26,19 +27,6 @@
 namespace lockfs::core {
 
 class SuperBlock;
-
-// Attributes. Written with i_rwsem exclusive (setattr, namespace ops) *and* i_lock; atime and
-// counts also under i_lock alone. Read under i_lock (getattr has no i_rwsem: "getattr: no").
-struct InodeAttr {
-  mode_t mode = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  nlink_t nlink = 0;
-  uint64_t size = 0;
-  dev_t rdev = 0;
-  unsigned flags = 0;  // chattr flags (kFlagImmutable, kFlagAppend, kFlagNoatime)
-  struct timespec atime {}, mtime {}, ctime {}, btime {};
-};
 
 // Directory entries. Readdir offsets: 0 ".", 1 "..", then each entry's sequence number
 // (>= kFirstEntrySeq, never reused), so a cursor stays valid across concurrent unlinks.
@@ -88,7 +76,6 @@ class Inode {
   locking::RwSemaphore i_rwsem;
   mutable locking::SpinLock i_lock;
 
-  InodeAttr i_attr LOCKFS_GUARDED_BY(i_lock);
   // xattrs: set/remove hold i_rwsem exclusive ("set: exclusive") and i_lock; get and list
   // ("no") copy under i_lock. Null until the first set: most inodes never have one.
   std::unique_ptr<Xattrs> i_xattrs LOCKFS_GUARDED_BY(i_lock);
@@ -125,38 +112,36 @@ class Inode {
   bool i_linkable = false;
 
  private:
-  void publish(const InodeAttr& a);
-  void set_times_locked(unsigned which, const struct timespec& now) LOCKFS_REQUIRES(i_lock);
+  static void mark_times(InodeAttr& a, unsigned which, const struct timespec& now);
   std::atomic<FileLockContext*> i_flctx_{nullptr};
-  std::atomic<uint64_t> i_perm_ids_{0};   // uid << 32 | gid
-  std::atomic<uint64_t> i_perm_mode_{0};  // flags << 32 | mode
-  std::atomic<int64_t> i_relatime_sec_{kAtimeStale};
+  // Attributes. Written whole with i_lock held (set_attr_locked) and i_rwsem exclusive --
+  // except atime and the link count, which may move under i_lock alone; read with no lock
+  // (attr(): "getattr: no").
+  AttrStore i_attr_;
 
  public:
-
-  // Snapshot of the attributes (i_lock).
-  InodeAttr attr() const LOCKFS_EXCLUDES(i_lock);
+  // A consistent snapshot of the attributes, with no lock (AttrStore::load).
+  InodeAttr attr() const { return i_attr_.load(); }
+  // The attributes as their writers see them, and their replacement (i_lock held): every
+  // change is a read, an edit and a set_attr_locked in one i_lock section.
+  InodeAttr attr_locked() const LOCKFS_REQUIRES(i_lock) { return i_attr_.load_locked(i_lock); }
+  void set_attr_locked(const InodeAttr& a) LOCKFS_REQUIRES(i_lock) { i_attr_.store(i_lock, a); }
   // What permission checks read -- mode, uid, gid, chattr flags; the other fields zero --
-  // without i_lock, as the kernel's inode_permission reads i_mode, i_uid, i_gid and i_flags
-  // with no lock. A reader may see one concurrent change and not yet another, as there; a
-  // caller that needs them stable holds i_rwsem, which chmod, chown and chattr take.
+  // as the kernel's inode_permission reads i_mode, i_uid, i_gid and i_flags with no lock. A
+  // reader may see one concurrent change and not yet another, as there; a caller that needs
+  // them stable holds i_rwsem, which chmod, chown and chattr take.
   InodeAttr perm_attr() const;
-  // relatime's question without i_lock, read racily as atime_needs_update reads the times:
-  // atime's second when atime is after both mtime and ctime (then only its age can call for
-  // an update), else kAtimeStale. A read racing a write may miss that write's update, as in
+  // relatime's question: atime's second when atime is after both mtime and ctime (then only
+  // its age can call for an update), else kAtimeStale. Asked of attr() with no lock, as
+  // atime_needs_update asks it: a read racing a write may miss that write's update, as in
   // the kernel.
   static constexpr int64_t kAtimeStale = INT64_MIN;
-  int64_t relatime_sec() const { return i_relatime_sec_.load(std::memory_order_relaxed); }
-  // What relatime_sec() says for these attributes once published.
   static int64_t relatime_sec_of(const InodeAttr& a);
-  // Refreshes both lock-free views (perm_attr, relatime_sec) from i_attr. Every writer of
-  // mode, uid, gid, flags, atime, mtime or ctime calls it before dropping i_lock.
-  void publish_locked() LOCKFS_REQUIRES(i_lock);
-  // stat(2) view of the inode (i_lock; st_blocks from the pages present).
-  struct stat getattr() const LOCKFS_EXCLUDES(i_lock);
-  unsigned flags() const LOCKFS_EXCLUDES(i_lock);
-  nlink_t nlink() const LOCKFS_EXCLUDES(i_lock);
-  uint64_t size() const LOCKFS_EXCLUDES(i_lock);
+  // stat(2) view of the inode (no lock; st_blocks from the pages present).
+  struct stat getattr() const;
+  unsigned flags() const { return static_cast<unsigned>(i_attr_.mode_flags() >> 32); }
+  nlink_t nlink() const { return i_attr_.nlink(); }
+  uint64_t size() const { return i_attr_.size(); }
 
   // Marks mtime and ctime (kTimeMC), ctime only (kTimeC) with the current time.
   enum TimeWhich : unsigned { kTimeA = 1, kTimeM = 2, kTimeC = 4, kTimeMC = 6 };

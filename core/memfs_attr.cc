@@ -35,14 +35,16 @@ Result<void> setattr(Inode* inode, const SetAttrIn& in) {
       if (in.size < old) LOCKFS_TRY(inode->i_mapping->truncate(in.size));
       {
         locking::SpinGuard g(inode->i_lock);
-        inode->i_attr.size = in.size;
+        InodeAttr a = inode->attr_locked();
+        a.size = in.size;
+        inode->set_attr_locked(a);
       }
       inode->i_mapping->i_size_write(in.size);
       data_changed = true;
     }
   }
   locking::SpinGuard g(inode->i_lock);
-  InodeAttr& a = inode->i_attr;
+  InodeAttr a = inode->attr_locked();
   if (in.valid & kSetUid) a.uid = in.uid;
   if (in.valid & kSetGid) a.gid = in.gid;
   if (in.valid & kSetMode) a.mode = (a.mode & S_IFMT) | (in.mode & 07777);
@@ -61,7 +63,7 @@ Result<void> setattr(Inode* inode, const SetAttrIn& in) {
   if (data_changed && !(in.valid & (kSetMtime | kSetMtimeNow))) a.mtime = now;
   // Every attribute change moves ctime (an explicit ctime, as FUSE may send, wins).
   a.ctime = (in.valid & kSetCtime) ? in.ctime : now;
-  inode->publish_locked();
+  inode->set_attr_locked(a);
   return {};
 }
 
@@ -75,9 +77,10 @@ Result<void> fileattr_set(Inode* inode, unsigned flags) {
   inode->i_rwsem.assert_held_exclusive();
   const struct timespec now = current_time();
   locking::SpinGuard g(inode->i_lock);
-  inode->i_attr.flags = flags;
-  inode->i_attr.ctime = now;
-  inode->publish_locked();
+  InodeAttr a = inode->attr_locked();
+  a.flags = flags;
+  a.ctime = now;
+  inode->set_attr_locked(a);
   return {};
 }
 
@@ -125,8 +128,9 @@ Result<void> xattr_set(Inode* inode, std::string_view name,
       it->second = std::move(v);
     }
   }
-  inode->i_attr.ctime = now;
-  inode->publish_locked();
+  InodeAttr a = inode->attr_locked();
+  a.ctime = now;
+  inode->set_attr_locked(a);
   return {};
 }
 

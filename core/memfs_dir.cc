@@ -336,7 +336,7 @@ bool drop_inode(Inode* inode) {
   ContractScope scope(cx(inode), Op::kDropInode,
                       {{Role::kInode, LockId::kILock, &inode->i_lock.map()}});
   inode->i_lock.assert_held();
-  return inode->i_attr.nlink == 0;
+  return inode->attr_locked().nlink == 0;
 }
 
 void evict_inode(Inode* inode) {

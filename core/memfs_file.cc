@@ -29,14 +29,15 @@ void file_modified(Inode* inode, uint64_t end = 0,
   uint64_t size;
   {
     locking::SpinGuard g(inode->i_lock);
-    if (end > inode->i_attr.size) inode->i_attr.size = end;
-    size = inode->i_attr.size;
+    InodeAttr a = inode->attr_locked();
+    if (end > a.size) a.size = end;
+    size = a.size;
     if (privs == Privs::kKill) {
-      inode->i_attr.mode = mode_after_write(inode->i_attr.mode);
+      a.mode = mode_after_write(a.mode);
       inode->kill_priv_locked();
     }
-    inode->i_attr.mtime = inode->i_attr.ctime = now;
-    inode->publish_locked();
+    a.mtime = a.ctime = now;
+    inode->set_attr_locked(a);
   }
   if (end != 0) inode->i_mapping->i_size_write(size);
 }
@@ -51,8 +52,12 @@ void grow_size(Inode* inode, uint64_t end) LOCKFS_REQUIRES(inode->i_rwsem) {
   uint64_t size;
   {
     locking::SpinGuard g(inode->i_lock);
-    if (end > inode->i_attr.size) inode->i_attr.size = end;
-    size = inode->i_attr.size;
+    InodeAttr a = inode->attr_locked();
+    if (end > a.size) {
+      a.size = end;
+      inode->set_attr_locked(a);
+    }
+    size = a.size;
   }
   // The fault path's view of i_size (SIGBUS past it) follows.
   inode->i_mapping->i_size_write(size);
@@ -61,20 +66,21 @@ void grow_size(Inode* inode, uint64_t end) LOCKFS_REQUIRES(inode->i_rwsem) {
 }  // namespace
 
 // relatime: atime moves when it is not newer than mtime/ctime, or a day old. As in
-// atime_needs_update, whether it must move is asked without a lock (Inode::relatime_sec), so
+// atime_needs_update, whether it must move is asked without a lock (of Inode::attr()), so
 // a read of a file whose atime is current takes no i_lock.
 void touch_atime(Inode* inode) {
   const struct timespec now = current_time();
-  // One rule for both looks: the published view and, under i_lock, the attributes.
-  auto current = [&](int64_t sec) {
-    return sec != Inode::kAtimeStale && now.tv_sec - sec < 86400;
+  // One rule for both looks: with no lock, then again under i_lock.
+  auto keep = [&](const InodeAttr& a) {
+    const int64_t sec = Inode::relatime_sec_of(a);
+    return (a.flags & kFlagNoatime) || (sec != Inode::kAtimeStale && now.tv_sec - sec < 86400);
   };
-  if ((inode->perm_attr().flags & kFlagNoatime) || current(inode->relatime_sec())) return;
+  if (keep(inode->attr())) return;
   locking::SpinGuard g(inode->i_lock);
-  InodeAttr& a = inode->i_attr;
-  if ((a.flags & kFlagNoatime) || current(Inode::relatime_sec_of(a))) return;
+  InodeAttr a = inode->attr_locked();
+  if (keep(a)) return;
   a.atime = now;
-  inode->publish_locked();
+  inode->set_attr_locked(a);
 }
 
 Result<void> open(Inode* inode, File* f) {

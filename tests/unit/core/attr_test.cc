@@ -2,6 +2,9 @@
 // row's locking (setattr: i_rwsem exclusive).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "core/vfs.h"
 #include "tests/support/core_fixture.h"
 
@@ -89,6 +92,76 @@ TEST_F(AttrTest, StatfsCountsInodesAndBlocks) {
   EXPECT_EQ(after->f_files, 4096u);
   EXPECT_EQ(after->f_bsize, 4096u);
   EXPECT_EQ(after->f_blocks, (64u << 20) / 4096);
+}
+
+// getattr and an entry reply read the attributes with no lock, as generic_fillattr does
+// ("getattr: no"): no i_lock section, whatever the mode.
+TEST_F(AttrTest, AttributeRepliesTakeNoILock) {
+  const core::Ino f = mkfile(kRootIno, "f", 0640);
+  // The client holds a lookup, as it does for every inode it sends a request about: the
+  // request's own pin is then never the last (whose iput would take i_lock for drop_inode).
+  ASSERT_TRUE(vfs->lookup(kRootIno, "f").ok());
+  auto i_lock = [&](const std::function<void()>& fn) {
+    return record_locks(fn, {"i_lock"}).size();
+  };
+  EXPECT_EQ(i_lock([&] {
+              auto st = vfs->getattr(f);
+              ASSERT_TRUE(st.ok());
+              EXPECT_EQ(st->st_mode, S_IFREG | 0640u);
+            }),
+            0u);
+  EXPECT_EQ(i_lock([&] {
+              auto e = vfs->lookup(kRootIno, "f");
+              ASSERT_TRUE(e.ok());
+              EXPECT_EQ(e->attr.st_ino, f);
+              EXPECT_EQ(e->attr.st_nlink, 1u);
+              vfs->forget(f, 1);
+            }),
+            0u);
+  // A change still takes it: the writers' side is unchanged.
+  EXPECT_EQ(i_lock([&] { ASSERT_TRUE(vfs->setattr(f, {.valid = core::kSetMode, .mode = 0600},
+                                                  nullptr).ok()); }),
+            1u);
+  vfs->forget(f, 1);
+}
+
+// A getattr racing setattrs sees one setattr's attributes, never halves of two: each setattr
+// sets atime, mtime, uid and gid to the same number.
+TEST_F(AttrTest, ConcurrentGetattrSeesOneSetattr) {
+  const core::Ino f = mkfile(kRootIno, "f");
+  auto set_all = [&](int i) {
+    core::SetAttrIn in;
+    in.valid = core::kSetAtime | core::kSetMtime | core::kSetUid | core::kSetGid;
+    in.atime = in.mtime = {i, i};
+    in.uid = static_cast<uid_t>(i);
+    in.gid = static_cast<gid_t>(i);
+    ASSERT_TRUE(vfs->setattr(f, in, nullptr).ok());
+  };
+  set_all(0);
+  std::atomic<bool> stop{false}, reading{false};
+  std::atomic<uint64_t> torn{0}, changes{0};
+  std::thread reader([&] {
+    int64_t last = -1;
+    while (!stop.load(std::memory_order_relaxed)) {
+      auto st = vfs->getattr(f);
+      ASSERT_TRUE(st.ok());
+      const int64_t v = st->st_mtim.tv_sec;
+      if (st->st_atim.tv_sec != v || st->st_atim.tv_nsec != v || st->st_mtim.tv_nsec != v ||
+          st->st_uid != static_cast<uid_t>(v) || st->st_gid != static_cast<gid_t>(v)) {
+        ++torn;
+      }
+      changes += v != last;
+      last = v;
+      reading = true;
+    }
+  });
+  while (!reading.load()) std::this_thread::yield();
+  // At least 20000 setattrs, and on until the reader has seen 100 of them.
+  for (int i = 1; i <= 20000 || (changes.load() < 100 && i < 5'000'000); ++i) set_all(i);
+  stop = true;
+  reader.join();
+  EXPECT_EQ(torn.load(), 0u);
+  EXPECT_GE(changes.load(), 100u);  // the reader ran alongside the writer
 }
 
 TEST_F(AttrTest, FsyncAndFlushOnFiles) {

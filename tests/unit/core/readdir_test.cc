@@ -124,6 +124,25 @@ TEST_F(ReaddirTest, PlusCountsLookupsOfAcceptedEntries) {
   ASSERT_TRUE(vfs->releasedir(*f).ok());
 }
 
+// Each readdirplus entry's attributes are read with no lock (as getattr's are), and the
+// lookups the entries hand out are counted in one inode_hash_lock section.
+TEST_F(ReaddirTest, PlusEntriesTakeNoILock) {
+  const core::Ino d = mkdir(kRootIno, "d");
+  std::vector<core::Ino> files;
+  for (int i = 0; i < 20; ++i) files.push_back(mkfile(d, "f" + std::to_string(i)));
+  auto f = vfs->opendir(d, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  list(*f, 0, 100);  // moves the directory's atime: the next listing leaves it
+  std::vector<std::pair<std::string, uint64_t>> got;
+  auto ev = record_locks([&] { got = list(*f, 0, 100, /*plus=*/true); },
+                         {"i_lock", "inode_hash_lock"});
+  EXPECT_EQ(got.size(), 22u);
+  ASSERT_EQ(ev.size(), 1u) << format_events(ev);
+  EXPECT_EQ(ev[0].cls, "inode_hash_lock");
+  for (core::Ino ino : files) vfs->forget(ino, 1);
+  ASSERT_TRUE(vfs->releasedir(*f).ok());
+}
+
 TEST_F(ReaddirTest, KilledWaitReturnsEintrWithNothingHeld) {
   const core::Ino d = mkdir(kRootIno, "d");
   auto f = vfs->opendir(d, O_RDONLY);
