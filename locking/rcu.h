@@ -1,0 +1,48 @@
+// RCU, the part lockfs needs: readers of a linked structure that take no lock and never
+// wait, and writers that unlink an object under their own lock and free it only once every
+// reader that could still reach it has left (call_rcu).
+//
+// As in the kernel, a read-side section is short and may not sleep or wait for a lock
+// (rcu_read_lock's "may not block"); what a reader finds is valid memory until its
+// rcu_read_unlock, but may be already unlinked: the reader checks what it needs (an inode's
+// pin count) before relying on it. Read-side sections are not lock sections: they are
+// neither traced nor validated, as they cannot deadlock.
+//
+// The implementation is epoch-based reclamation. A reader's outermost rcu_read_lock
+// publishes the global epoch in its thread's slot; call_rcu tags the object with the epoch
+// and advances it; the object is freed once every slot is empty or newer than its tag.
+#pragma once
+
+#include <cstddef>
+
+namespace lockfs::locking {
+
+// Nestable; never blocks. Every rcu_read_lock is matched by an rcu_read_unlock on the same
+// thread.
+void rcu_read_lock();
+void rcu_read_unlock();
+
+class RcuReadGuard {
+ public:
+  RcuReadGuard() { rcu_read_lock(); }
+  ~RcuReadGuard() { rcu_read_unlock(); }
+  RcuReadGuard(const RcuReadGuard&) = delete;
+  RcuReadGuard& operator=(const RcuReadGuard&) = delete;
+};
+
+using RcuFree = void (*)(void* obj);
+
+// Runs free_fn(obj) once every read-side section begun before this call has ended: here
+// when none is running, else in a later call_rcu or rcu_barrier, on whichever thread makes
+// it. The caller has already unlinked obj, so no new reader can find it. Never blocks: call
+// it with or without locks held (but the free runs outside them only if it runs later).
+void call_rcu(void* obj, RcuFree free_fn);
+
+// Waits until every read-side section running now has ended and runs every free queued so
+// far. May sleep: not under a spinlock nor in a read-side section.
+void rcu_barrier();
+
+// Frees queued and not yet run (tests, and the checks of an unmount).
+size_t rcu_pending();
+
+}  // namespace lockfs::locking
