@@ -110,6 +110,9 @@ class Inode {
   std::atomic<uint64_t> i_count{0};
   uint64_t i_nlookup = 0;
   bool i_linkable = false;
+  // The next inode in this one's InodeTable chain (i_hash): changed under inode_hash_lock,
+  // walked by RCU readers (SuperBlock::iget).
+  std::atomic<Inode*> i_hash_next{nullptr};
 
  private:
   static void mark_times(InodeAttr& a, unsigned which, const struct timespec& now);

@@ -10,6 +10,7 @@
 #include "core/memfs.h"
 #include "core/name_hash.h"
 #include "core/mm/mm.h"
+#include "locking/rcu.h"
 #include "locking/sync_point.h"
 
 namespace lockfs::core {
@@ -61,17 +62,23 @@ SuperBlock::~SuperBlock() { kill_sb(); }
 
 void SuperBlock::kill_sb() {
   std::vector<File*> files;
-  std::unordered_map<Ino, std::unique_ptr<Inode>> inodes;
+  std::vector<Inode*> inodes;
   {
     locking::SpinGuard g(s_inode_lock);
     files.assign(s_files_.begin(), s_files_.end());
     s_files_.clear();
-    inodes.swap(s_inodes_);
+    inodes = s_itable_.take_all();
   }
   // Files nobody released (the client went away): their pins die with the table.
   for (File* f : files) delete f;
-  for (auto& [ino, inode] : inodes) memfs::evict_inode(inode.get());
-  inodes.clear();
+  // No request is running (s_umount exclusive), so no reader can reach these.
+  for (Inode* inode : inodes) {
+    memfs::evict_inode(inode);
+    delete inode;
+  }
+  // Inodes evicted earlier wait for RCU readers that may still be about: let them go now,
+  // while the superblock they belong to is still here.
+  locking::rcu_barrier();
 }
 
 // The client's first lookup takes the pin its lookups share (s_inode_lock held).
@@ -89,26 +96,50 @@ Result<Inode*> SuperBlock::new_inode(const InodeAttr& attr, std::string_view lin
     if (n >= s_max_inodes) return err(-ENOSPC);
   } while (!nr_inodes_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
 
-  const Ino ino = next_ino_.fetch_add(1, std::memory_order_relaxed);
-  auto inode = std::make_unique<Inode>(*this, ino, kInodeGeneration, attr);
-  if (inode->is_reg()) {
-    inode->i_mapping = std::make_unique<AddressSpace>(*s_mm, s_budget, inode->i_rwsem, ino);
+  // An allocation that fails gives the charge back: nothing is left behind.
+  std::unique_ptr<Inode> inode;
+  try {
+    const Ino ino = next_ino_.fetch_add(1, std::memory_order_relaxed);
+    inode = std::make_unique<Inode>(*this, ino, kInodeGeneration, attr);
+    if (inode->is_reg()) {
+      inode->i_mapping = std::make_unique<AddressSpace>(*s_mm, s_budget, inode->i_rwsem, ino);
+    }
+    if (inode->is_lnk()) inode->i_link = std::string(link_target);
+    locking::SpinGuard g(s_inode_lock);
+    s_itable_.insert(inode.get());  // may grow the table, or throw with nothing changed
+    inode->i_count = 1;
+    add_lookups(inode.get(), nlookup);
+  } catch (const std::bad_alloc&) {
+    nr_inodes_.fetch_sub(1, std::memory_order_relaxed);
+    throw;
   }
-  if (inode->is_lnk()) inode->i_link = std::string(link_target);
-  Inode* raw = inode.get();
-  locking::SpinGuard g(s_inode_lock);
-  raw->i_count = 1;
-  add_lookups(raw, nlookup);
-  s_inodes_.emplace(ino, std::move(inode));
-  return raw;
+  return inode.release();  // the table owns it until evict()
+}
+
+// The inode with that number if it is pinned, pinned once more; else nullptr (it may still
+// exist: the caller goes to the lock). Under RCU an inode found stays valid memory; its
+// count, once 0, stays 0 (eviction decides that under the lock), so raising a count above
+// 0 cannot bring back an inode being evicted.
+Inode* SuperBlock::iget_rcu(Ino ino) const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  locking::RcuReadGuard rcu;
+  Inode* inode = s_itable_.find_rcu(ino);
+  if (inode == nullptr) return nullptr;
+  LOCKFS_SYNC_POINT("iget:found_rcu");  // the inode may be evicted from here on
+  uint64_t c = inode->i_count.load(std::memory_order_relaxed);
+  while (c > 0) {
+    if (inode->i_count.compare_exchange_weak(c, c + 1, std::memory_order_relaxed)) return inode;
+  }
+  return nullptr;
 }
 
 Inode* SuperBlock::iget(Ino ino) {
+  if (Inode* inode = iget_rcu(ino)) return inode;
+  // Not pinned (or missed while the table grew): the lock decides.
   locking::SpinGuard g(s_inode_lock);
-  auto it = s_inodes_.find(ino);
-  if (it == s_inodes_.end()) return nullptr;
-  ++it->second->i_count;
-  return it->second.get();
+  Inode* inode = s_itable_.find(ino);
+  if (inode == nullptr) return nullptr;
+  ++inode->i_count;
+  return inode;
 }
 
 void SuperBlock::ihold(Inode* inode) {
@@ -136,13 +167,7 @@ bool SuperBlock::evictable(const Inode* inode) const {
   return memfs::drop_inode(i);
 }
 
-std::unique_ptr<Inode> SuperBlock::unhash(Inode* inode) {
-  auto it = s_inodes_.find(inode->i_ino);
-  LOCKFS_CHECK(it != s_inodes_.end(), "unhash of an unknown inode");
-  std::unique_ptr<Inode> owned = std::move(it->second);
-  s_inodes_.erase(it);
-  return owned;
-}
+void SuperBlock::unhash(Inode* inode) { s_itable_.remove(inode); }
 
 void SuperBlock::iput(Inode* inode) {
   // Not the last pin: nothing to decide, no lock (iput's atomic_dec_and_lock fast path).
@@ -153,14 +178,17 @@ void SuperBlock::iput(Inode* inode) {
       return;
     }
   }
-  std::unique_ptr<Inode> victim;
+  bool evict_it = false;
   {
     locking::SpinGuard g(s_inode_lock);
     const uint64_t before = inode->i_count.fetch_sub(1, std::memory_order_acq_rel);
     LOCKFS_CHECK(before > 0, "iput: i_count underflow");
-    if (before == 1 && evictable(inode)) victim = unhash(inode);
+    if (before == 1 && evictable(inode)) {
+      unhash(inode);
+      evict_it = true;
+    }
   }
-  if (victim) evict(std::move(victim));
+  if (evict_it) evict(inode);
 }
 
 void SuperBlock::nlookup_get(Inode* inode, uint64_t n) {
@@ -174,12 +202,11 @@ void SuperBlock::nlookup_get_each(std::span<Inode* const> inodes) {
 }
 
 void SuperBlock::forget(Ino ino, uint64_t n) {
-  std::unique_ptr<Inode> victim;
+  Inode* victim = nullptr;
   {
     locking::SpinGuard g(s_inode_lock);
-    auto it = s_inodes_.find(ino);
-    if (it == s_inodes_.end()) return;
-    Inode* inode = it->second.get();
+    Inode* inode = s_itable_.find(ino);
+    if (inode == nullptr) return;
     LOCKFS_CHECK(inode->i_nlookup >= n, "forget: lookup count below zero");
     if (n == 0) return;
     inode->i_nlookup -= n;
@@ -187,22 +214,26 @@ void SuperBlock::forget(Ino ino, uint64_t n) {
     // The client's last lookup went: drop the pin its lookups held.
     const uint64_t before = inode->i_count.fetch_sub(1, std::memory_order_acq_rel);
     LOCKFS_CHECK(before > 0, "forget: i_count underflow");
-    if (before == 1 && evictable(inode)) victim = unhash(inode);
+    if (before == 1 && evictable(inode)) {
+      unhash(inode);
+      victim = inode;
+    }
   }
-  if (victim) evict(std::move(victim));
+  if (victim != nullptr) evict(victim);
 }
 
-void SuperBlock::evict(std::unique_ptr<Inode> inode) {
-  // Unreachable now: no lock of it can be held or waited for by anyone.
-  memfs::evict_inode(inode.get());
-  inode.reset();
+void SuperBlock::evict(Inode* inode) {
+  // Unreachable now but by RCU readers of the table, who only look at the number and the
+  // count (0 for good): no lock of it can be held or waited for by anyone.
+  memfs::evict_inode(inode);
+  locking::call_rcu(inode, [](void* p) { delete static_cast<Inode*>(p); });
   nr_inodes_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 Ino SuperBlock::parent_of(Ino ino) const {
   locking::SpinGuard g(s_inode_lock);
-  auto it = s_inodes_.find(ino);
-  return it == s_inodes_.end() ? 0 : it->second->i_parent.load(std::memory_order_relaxed);
+  const Inode* inode = s_itable_.find(ino);
+  return inode == nullptr ? 0 : inode->i_parent.load(std::memory_order_relaxed);
 }
 
 void SuperBlock::set_linkable(Inode* inode, bool linkable) {
@@ -219,9 +250,9 @@ uint64_t SuperBlock::nr_pages() const { return s_budget.used(); }
 
 std::pair<uint64_t, uint64_t> SuperBlock::counts(Ino ino) const {
   locking::SpinGuard g(s_inode_lock);
-  auto it = s_inodes_.find(ino);
-  if (it == s_inodes_.end()) return {0, 0};
-  const Inode& inode = *it->second;
+  const Inode* found = s_itable_.find(ino);
+  if (found == nullptr) return {0, 0};
+  const Inode& inode = *found;
   // The pin the client's lookups share is not one of the pins counted here.
   return {inode.i_count.load() - (inode.i_nlookup != 0 ? 1 : 0), inode.i_nlookup};
 }
@@ -229,16 +260,15 @@ std::pair<uint64_t, uint64_t> SuperBlock::counts(Ino ino) const {
 std::vector<Ino> SuperBlock::all_inos() const {
   locking::SpinGuard g(s_inode_lock);
   std::vector<Ino> out;
-  out.reserve(s_inodes_.size());
-  for (const auto& [ino, inode] : s_inodes_) out.push_back(ino);
+  out.reserve(s_itable_.size());
+  for (const Inode* inode : s_itable_.all()) out.push_back(inode->i_ino);
   std::sort(out.begin(), out.end());
   return out;
 }
 
 Inode* SuperBlock::find_unlocked_for_check(Ino ino) const {
   locking::SpinGuard g(s_inode_lock);
-  auto it = s_inodes_.find(ino);
-  return it == s_inodes_.end() ? nullptr : it->second.get();
+  return s_itable_.find(ino);
 }
 
 void SuperBlock::file_opened(File* f) {

@@ -11,6 +11,7 @@
 
 #include "core/contract_scope.h"
 #include "core/inode.h"
+#include "core/inode_table.h"
 #include "core/pagecache/address_space.h"
 #include "core/vfs.h"
 #include "locking/mutex.h"
@@ -31,7 +32,8 @@ inline constexpr size_t kXattrSizeMax = 65536;
 
 // Thread safety: the locks are public members used per the contract; the inode table and the
 // lifetime counts of every inode are guarded by s_inode_lock (a spinlock, never held across a
-// sleep), except that a pin count above 0 moves without it (Inode::i_count says how).
+// sleep), except that a pin count above 0 moves without it (Inode::i_count says how) and that
+// iget reads the table under RCU. An evicted inode is freed by RCU.
 // Construct with mount options; the root directory exists from construction on.
 class SuperBlock {
  public:
@@ -63,6 +65,7 @@ class SuperBlock {
   Result<Inode*> new_inode(const InodeAttr& attr, std::string_view link_target = {},
                            uint64_t nlookup = 0);
   // Pins the inode with that number; nullptr when it does not exist (never existed or evicted).
+  // An inode already pinned -- every inode the client holds a lookup on -- takes no lock.
   Inode* iget(Ino ino);
   // Pins an inode the caller already reaches safely: under a lock that keeps it linked (its
   // directory's i_rwsem), or holding a pin. Takes no lock while another pin is held.
@@ -97,11 +100,14 @@ class SuperBlock {
 
  private:
   bool evictable(const Inode* inode) const LOCKFS_REQUIRES(s_inode_lock);
-  // Removes the inode from the table (s_inode_lock held) and returns it for eviction.
-  std::unique_ptr<Inode> unhash(Inode* inode) LOCKFS_REQUIRES(s_inode_lock);
-  void evict(std::unique_ptr<Inode> inode);
+  // Removes the inode from the table (s_inode_lock held); the caller evicts it.
+  void unhash(Inode* inode) LOCKFS_REQUIRES(s_inode_lock);
+  // evict_inode, then the memory once RCU readers are past it. No lock held.
+  void evict(Inode* inode);
+  Inode* iget_rcu(Ino ino) const;
 
-  std::unordered_map<Ino, std::unique_ptr<Inode>> s_inodes_ LOCKFS_GUARDED_BY(s_inode_lock);
+  // The inodes, owned by the superblock through the table (new_inode .. evict).
+  InodeTable s_itable_ LOCKFS_GUARDED_BY(s_inode_lock);
   std::unordered_set<File*> s_files_ LOCKFS_GUARDED_BY(s_inode_lock);
   std::atomic<Ino> next_ino_{kRootIno};
   std::atomic<uint64_t> nr_inodes_{0};
