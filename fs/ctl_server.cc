@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -248,10 +249,13 @@ Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint, b
   // Someone else's directory (e.g. a pre-created /tmp/lockfs-<uid>) could hijack the socket.
   if (!S_ISDIR(st.st_mode) || st.st_uid != uid || (st.st_mode & 077) != 0) return err(-EPERM);
   path_ = ctl::socket_path(canonical_mountpoint, uid);
+  // Bound under a name of our own, then renamed over the socket's name: rename replaces a
+  // stale socket atomically, so lockfs-ctl never finds the name missing in between.
+  const std::string tmp = fmt::format("{}.{}.new", path_, getpid());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof addr.sun_path) return err(-ENAMETOOLONG);
-  memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+  if (tmp.size() >= sizeof addr.sun_path) return err(-ENAMETOOLONG);
+  memcpy(addr.sun_path, tmp.c_str(), tmp.size() + 1);
   // A daemon still listens there and its lockfs is mounted on this mount point: our mount
   // will cover it. Its socket is taken over only once that mount exists, so that a mount
   // which fails leaves the other daemon reachable. A listener whose mount is gone (stopped
@@ -262,13 +266,19 @@ Result<std::string> CtlServer::listen(const std::string& canonical_mountpoint, b
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return err(-errno);
-  unlink(path_.c_str());  // a stale socket of a daemon that died, or the covered daemon's
+  unlink(tmp.c_str());  // left by a daemon with our pid that died here
   mode_t old = umask(0177);
   int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   int bind_errno = errno;
   umask(old);
-  if (rc != 0 || ::listen(fd, 8) != 0) {
-    int e = rc != 0 ? bind_errno : errno;
+  if (rc != 0) {
+    close(fd);
+    return err(-bind_errno);
+  }
+  // Over a stale socket of a daemon that died, or the covered daemon's.
+  if (::listen(fd, 8) != 0 || rename(tmp.c_str(), path_.c_str()) != 0) {
+    const int e = errno;
+    unlink(tmp.c_str());
     close(fd);
     return err(-e);
   }

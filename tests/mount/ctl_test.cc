@@ -266,6 +266,9 @@ TEST(LockfsCommandLine, ControlSocketListensBeforeTheMountAppears) {
       listening = connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
       ::close(c);
     }
+    // Bound under a name of its own and renamed over the socket's: that name is gone.
+    const std::string tmp_name = sock + "." + std::to_string(daemon) + ".new";
+    EXPECT_NE(access(tmp_name.c_str(), F_OK), 0) << tmp_name;
     ASSERT_EQ(kill(daemon, SIGCONT), 0);
     EXPECT_TRUE(mounted) << read_file(log);
     EXPECT_TRUE(exists) << "round " << round << ": no socket " << sock;
