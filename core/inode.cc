@@ -95,6 +95,13 @@ void Inode::add_nlink(int delta, unsigned which) {
   set_attr_locked(a);
 }
 
+void Inode::clear_nlink() {
+  locking::SpinGuard g(i_lock);
+  InodeAttr a = attr_locked();
+  a.nlink = 0;
+  set_attr_locked(a);
+}
+
 InodeRef& InodeRef::operator=(InodeRef&& o) noexcept {
   if (this != &o) {
     reset();

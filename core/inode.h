@@ -152,6 +152,8 @@ class Inode {
   // nlink += delta (i_lock). Locking: i_rwsem exclusive of this inode or its parent (caller).
   // `which` (TimeWhich bits) also marks those times now, in the same i_lock section.
   void add_nlink(int delta, unsigned which = 0) LOCKFS_EXCLUDES(i_lock);
+  // clear_nlink: no links left, read and zeroed in one i_lock section. Locking: as add_nlink.
+  void clear_nlink() LOCKFS_EXCLUDES(i_lock);
   // security_inode_killpriv: drops the security.capability xattr, as a write, truncate or
   // chown must (the FUSE client leaves it to us under HANDLE_KILLPRIV_V2). Locking: i_rwsem
   // exclusive (the xattr "set" row) and i_lock (caller).

@@ -72,6 +72,7 @@ void InodeTable::remove(Inode* inode) {
 // arrays kept add up to less than the current one.
 void InodeTable::grow() {
   Buckets* old = buckets_.load(std::memory_order_relaxed);
+  retired_.reserve(retired_.size() + 1);  // the allocations first: nothing can fail later
   auto* fresh = new Buckets(64 - old->shift + 1);
   for (size_t b = 0; b < old->count(); ++b) {
     Inode* i = old->heads[b].load(std::memory_order_relaxed);

@@ -116,7 +116,7 @@ void d_move(NameNode node, Inode* to, std::string&& name) noexcept LOCKFS_REQUIR
 // and ".." walks from it find no ancestor.
 void make_dead_dir(Inode* victim) LOCKFS_REQUIRES(victim->i_rwsem) {
   victim->i_dir->dead = true;
-  victim->add_nlink(-static_cast<int>(victim->nlink()));
+  victim->clear_nlink();
   SuperBlock& sb = victim->i_sb;
   sb.rename_lock.write_seqlock();
   victim->i_parent.store(0, std::memory_order_relaxed);

@@ -106,7 +106,7 @@ Result<Inode*> SuperBlock::new_inode(const InodeAttr& attr, std::string_view lin
     }
     if (inode->is_lnk()) inode->i_link = std::string(link_target);
     locking::SpinGuard g(s_inode_lock);
-    s_itable_.insert(inode.get());  // may grow the table, or throw with nothing changed
+    s_itable_.insert(inode.get());  // may grow the table; throws (if at all) before changing it
     inode->i_count = 1;
     add_lookups(inode.get(), nlookup);
   } catch (const std::bad_alloc&) {
@@ -226,6 +226,8 @@ void SuperBlock::evict(Inode* inode) {
   // Unreachable now but by RCU readers of the table, who only look at the number and the
   // count (0 for good): no lock of it can be held or waited for by anyone.
   memfs::evict_inode(inode);
+  // The inode no longer counts against nr_inodes; its memory goes when RCU lets it (at the
+  // latest at the next eviction or unmount), its pages already went with evict_inode.
   locking::call_rcu(inode, [](void* p) { delete static_cast<Inode*>(p); });
   nr_inodes_.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -110,7 +110,7 @@ Result<EntryOut> do_create(SuperBlock& sb, Op op, Ino parent, std::string_view n
   InodeRef inode(&sb, *made);
   Result<void> r = memfs::create(op, dir.get(), name, inode.get());
   if (!r.ok()) {
-    inode->add_nlink(-static_cast<int>(inode->nlink()));  // never linked: evicted by iput
+    inode->clear_nlink();  // never linked: evicted by iput
     sb.forget(inode->i_ino, 1);
     return fail(r.error());
   }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "locking/check.h"
+#include "locking/internal/runtime.h"
 
 namespace lockfs::locking {
 
@@ -44,7 +45,8 @@ std::mutex g_mu;  // the slots list, the queue
 // Never freed: threads may leave (and give their slot back) during static destruction.
 std::vector<std::unique_ptr<ReaderSlot>>* g_slots = nullptr;
 std::deque<Deferred>* g_queue = nullptr;
-std::atomic<size_t> g_pending{0};
+std::atomic<size_t> g_pending{0};  // queued or running
+size_t g_running = 0;                // g_mu: taken off the queue, not yet run
 
 std::vector<std::unique_ptr<ReaderSlot>>& slots() {
   if (g_slots == nullptr) g_slots = new std::vector<std::unique_ptr<ReaderSlot>>();
@@ -102,7 +104,7 @@ uint64_t oldest_reader() {
 }
 
 // Takes the frees every reader is past off the queue (g_mu held); the caller runs them
-// after dropping g_mu.
+// after dropping g_mu, then calls finished().
 std::vector<Deferred> take_ready() {
   std::vector<Deferred> ready;
   auto& q = queue();
@@ -113,20 +115,30 @@ std::vector<Deferred> take_ready() {
     ready.push_back(q.front());
     q.pop_front();
   }
-  g_pending.fetch_sub(ready.size(), std::memory_order_relaxed);
+  g_running += ready.size();
   return ready;
 }
 
 void run(const std::vector<Deferred>& ready) {
   for (const Deferred& d : ready) d.free_fn(d.obj);
+  if (ready.empty()) return;
+  std::lock_guard lk(g_mu);
+  g_running -= ready.size();
+  g_pending.fetch_sub(ready.size(), std::memory_order_relaxed);
 }
 
 }  // namespace
 
 void rcu_read_lock() {
-  if (t_nesting++ != 0) return;
-  if (t_slot == nullptr) t_slot = attach_slot();
-  t_slot->epoch.store(g_epoch.load(std::memory_order_acquire), std::memory_order_relaxed);
+  if (t_nesting != 0) {
+    ++t_nesting;
+    return;
+  }
+  if (t_slot == nullptr) t_slot = attach_slot();  // may throw: nothing counted yet
+  t_nesting = 1;
+  // Release, like the exit's store: a reclaimer that reads this (later) section's epoch
+  // also sees everything an earlier section of this thread read, and frees only after it.
+  t_slot->epoch.store(g_epoch.load(std::memory_order_acquire), std::memory_order_release);
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
@@ -137,6 +149,7 @@ void rcu_read_unlock() {
 }
 
 void call_rcu(void* obj, RcuFree free_fn) {
+  internal::might_sleep("call_rcu");
   std::vector<Deferred> ready;
   {
     std::lock_guard lk(g_mu);
@@ -151,20 +164,31 @@ void call_rcu(void* obj, RcuFree free_fn) {
 
 void rcu_barrier() {
   LOCKFS_CHECK(t_nesting == 0, "rcu_barrier inside an RCU read-side section");
+  internal::might_sleep("rcu_barrier");
+  // Frees queued before this call have tags below `target`; later ones are not waited for,
+  // so callers that keep queueing cannot hold the barrier up.
+  const uint64_t target = g_epoch.load(std::memory_order_acquire);
   for (;;) {
     std::vector<Deferred> ready;
-    bool empty;
+    bool done;
     {
       std::lock_guard lk(g_mu);
       ready = take_ready();
-      empty = queue().empty();
+      // Done when nothing older is queued and no other thread is still running a free it
+      // took (this thread's own `ready` runs below, before returning).
+      done = (queue().empty() || queue().front().tag >= target) && g_running == ready.size();
     }
     run(ready);
-    if (empty) return;
+    if (done) return;
     sched_yield();  // readers' sections are short: wait for the oldest to leave
   }
 }
 
 size_t rcu_pending() { return g_pending.load(std::memory_order_relaxed); }
+
+size_t rcu_reader_slots() {
+  std::lock_guard lk(g_mu);
+  return slots().size();
+}
 
 }  // namespace lockfs::locking

@@ -32,17 +32,21 @@ class RcuReadGuard {
 
 using RcuFree = void (*)(void* obj);
 
-// Runs free_fn(obj) once every read-side section begun before this call has ended: here
-// when none is running, else in a later call_rcu or rcu_barrier, on whichever thread makes
-// it. The caller has already unlinked obj, so no new reader can find it. Never blocks: call
-// it with or without locks held (but the free runs outside them only if it runs later).
+// Runs free_fn(obj) once every read-side section begun before this call has ended: here, if
+// none is running, else in a later call_rcu or rcu_barrier, on whichever thread makes it
+// (so a free may wait for the next one). The caller has already unlinked obj, so no new
+// reader can find it. May sleep -- it takes a mutex and runs the frees that are ready, any
+// caller's, inline -- so never under a spinlock (the validator reports it).
 void call_rcu(void* obj, RcuFree free_fn);
 
-// Waits until every read-side section running now has ended and runs every free queued so
-// far. May sleep: not under a spinlock nor in a read-side section.
+// Waits until every free queued before this call has run (running those it can itself).
+// May sleep: not under a spinlock nor in a read-side section.
 void rcu_barrier();
 
-// Frees queued and not yet run (tests, and the checks of an unmount).
+// Frees queued or running (tests, and the checks of an unmount).
 size_t rcu_pending();
+// Reader slots in existence: one per thread reading at the same time, reused after a thread
+// exits (tests).
+size_t rcu_reader_slots();
 
 }  // namespace lockfs::locking

@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -360,11 +361,11 @@ TEST_F(NamespaceTest, AnInodeEvictedUnderAnRcuReaderWaitsForIt) {
   bool found = false, go = false;
   std::thread::id reader_id;
   locking::sync_point_set("iget:found_rcu", [&] {
-    if (std::this_thread::get_id() != reader_id) return;
     std::unique_lock lk(mu);
+    if (std::this_thread::get_id() != reader_id) return;
     found = true;
     cv.notify_all();
-    cv.wait(lk, [&] { return go; });
+    cv.wait_for(lk, std::chrono::seconds(10), [&] { return go; });
   });
   Result<struct stat> got = err(-1);
   std::thread reader([&] {
@@ -374,22 +375,31 @@ TEST_F(NamespaceTest, AnInodeEvictedUnderAnRcuReaderWaitsForIt) {
     }
     got = vfs->getattr(e->ino);
   });
+  // Lets the reader go however this test ends, so it never waits on a dead test.
+  auto release = [&] {
+    {
+      std::lock_guard lk(mu);
+      go = true;
+    }
+    cv.notify_all();
+    if (reader.joinable()) reader.join();
+    locking::sync_point_clear_all();
+  };
+  bool reached;
   {
     std::unique_lock lk(mu);
-    cv.wait(lk, [&] { return found; });
+    reached = cv.wait_for(lk, std::chrono::seconds(10), [&] { return found; });
+  }
+  if (!reached) {
+    release();
+    FAIL() << "getattr of a pinned inode never looked it up under RCU";
   }
   const uint64_t before = vfs->sb().nr_inodes();
-  ASSERT_TRUE(vfs->unlink(kRootIno, "v").ok());
+  EXPECT_TRUE(vfs->unlink(kRootIno, "v").ok());
   vfs->forget(e->ino, 1);
   EXPECT_EQ(vfs->sb().nr_inodes(), before - 1);  // evicted...
   EXPECT_GE(locking::rcu_pending(), 1u);          // ...and its memory held for the reader
-  {
-    std::lock_guard lk(mu);
-    go = true;
-  }
-  cv.notify_all();
-  reader.join();
-  locking::sync_point_clear_all();
+  release();
   EXPECT_EQ(got.error(), -ENOENT);
   locking::rcu_barrier();
   EXPECT_EQ(locking::rcu_pending(), 0u);
@@ -417,16 +427,27 @@ TEST_F(NamespaceTest, IgetRacesEvictionAndGrowth) {
       calls++;
     }
   });
-  for (int i = 0; i < 3000 || (calls.load() < 100 && i < 12'000); ++i) {  // 4096 inodes at most
-    // Every fourth stays linked, so the table grows (64 buckets at first) as others go.
+  // At least 3000 rounds, and on (for at most 20 s) until the reader has made 100 passes.
+  // Every fourth file stays linked, so the table grows (64 buckets at first) as others go;
+  // past 2000 of them they are all removed, and the table grows again from there.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::vector<std::string> kept_names;
+  for (int i = 0; i < 3000 || (calls.load() < 100 && std::chrono::steady_clock::now() < deadline);
+       ++i) {
     const std::string name = "t" + std::to_string(i);
     auto e = vfs->mknod(kRootIno, name, S_IFREG | 0644, 0);
     ASSERT_TRUE(e.ok()) << e.error();
     newest.store(e->ino, std::memory_order_relaxed);
     if (i % 4 != 0) {
       ASSERT_TRUE(vfs->unlink(kRootIno, name).ok());
+    } else {
+      kept_names.push_back(name);
     }
     vfs->forget(e->ino, 1);  // evicts the unlinked ones
+    if (kept_names.size() == 2000) {
+      for (const std::string& k : kept_names) ASSERT_TRUE(vfs->unlink(kRootIno, k).ok());
+      kept_names.clear();
+    }
   }
   stop = true;
   reader.join();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -129,14 +130,39 @@ TEST_F(RcuTest, ReadersNeverReachFreedNodes) {
   g_graveyard.clear();
 }
 
-// A thread's slot goes back when it exits: many short-lived readers leave nothing that holds
-// a later free back.
-TEST_F(RcuTest, ExitedReadersHoldNothing) {
+// A thread's slot goes back when it exits and the next thread reuses it: many short-lived
+// readers, one after another, leave the slots as they were.
+TEST_F(RcuTest, ExitedReadersGiveTheirSlotBack) {
+  { RcuReadGuard g; }  // this thread has its slot
+  const size_t before = rcu_reader_slots();
   for (int i = 0; i < 50; ++i) {
     std::thread([] { RcuReadGuard g; }).join();
   }
+  EXPECT_LE(rcu_reader_slots(), before + 1);
   call_rcu(nullptr, count_free);
   EXPECT_EQ(g_freed.load(), 1);
+}
+
+// A barrier waits for the frees queued before it, here one a reader holds back.
+TEST_F(RcuTest, BarrierWaitsForAnEarlierReadersFree) {
+  call_rcu(nullptr, count_free);  // no reader: run at once
+  std::atomic<int> stage{0};
+  std::thread reader([&] {
+    RcuReadGuard g;
+    stage = 1;
+    while (stage.load() != 2) std::this_thread::yield();
+  });
+  while (stage.load() != 1) std::this_thread::yield();
+  call_rcu(nullptr, count_free);  // held back by the reader
+  EXPECT_EQ(rcu_pending(), 1u);
+  std::thread barrier([] { rcu_barrier(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(g_freed.load(), 1);  // the barrier is still waiting for the reader
+  stage = 2;
+  reader.join();
+  barrier.join();
+  EXPECT_EQ(g_freed.load(), 2);
+  EXPECT_EQ(rcu_pending(), 0u);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // SeqCount writer must hold the lock that serialises its writers.
 #include "locking/seqlock.h"
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -105,9 +106,11 @@ TEST_F(SeqLockTest, CountReadersNeverSeeTornWrites) {
     }
   });
   while (!reader_ready.load()) std::this_thread::yield();
-  // At least 20000 writes, and on until the reader has seen 100 of them (it may have been
-  // descheduled through the first 20000 on a loaded machine).
-  for (uint64_t i = 1; i <= 20000 || (changed.load() < 100 && i < 50'000'000); ++i) {
+  // At least 20000 writes, and on (for at most 10 s) until the reader has seen 100 of them:
+  // on a loaded machine it may sleep through the first 20000.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (uint64_t i = 1;
+       i <= 20000 || (changed.load() < 100 && std::chrono::steady_clock::now() < deadline); ++i) {
     SpinGuard g(writers);
     count.write_begin(writers);
     for (auto& d : data) d.store(i, std::memory_order_relaxed);
