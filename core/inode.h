@@ -22,6 +22,7 @@
 #include "core/pagecache/address_space.h"
 #include "core/vfs.h"
 #include "locking/mutex.h"
+#include "locking/rcu.h"
 #include "locking/rwsem.h"
 
 namespace lockfs::core {
@@ -113,6 +114,8 @@ class Inode {
   // The next inode in this one's InodeTable chain (i_hash): changed under inode_hash_lock,
   // walked by RCU readers (SuperBlock::iget).
   std::atomic<Inode*> i_hash_next{nullptr};
+  // Queues the inode's memory for RCU's free once it is evicted (SuperBlock::evict).
+  locking::RcuHead i_rcu;
 
  private:
   static void mark_times(InodeAttr& a, unsigned which, const struct timespec& now);

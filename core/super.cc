@@ -228,7 +228,7 @@ void SuperBlock::evict(Inode* inode) {
   memfs::evict_inode(inode);
   // The inode no longer counts against nr_inodes; its memory goes when RCU lets it (at the
   // latest at the next eviction or unmount), its pages already went with evict_inode.
-  locking::call_rcu(inode, [](void* p) { delete static_cast<Inode*>(p); });
+  locking::call_rcu(&inode->i_rcu, inode, [](void* p) { delete static_cast<Inode*>(p); });
   nr_inodes_.fetch_sub(1, std::memory_order_relaxed);
 }
 

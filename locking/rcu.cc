@@ -17,7 +17,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -34,28 +33,37 @@ struct alignas(64) ReaderSlot {
   bool in_use = false;             // g_mu
 };
 
-struct Deferred {
-  uint64_t tag;
-  void* obj;
-  RcuFree free_fn;
+// A queue of RcuHeads linked through their `next`: nothing here allocates.
+struct HeadList {
+  RcuHead* first = nullptr;
+  RcuHead* last = nullptr;
+  size_t size = 0;
+  void push(RcuHead* h) {
+    h->next = nullptr;
+    (last != nullptr ? last->next : first) = h;
+    last = h;
+    ++size;
+  }
+  RcuHead* pop() {
+    RcuHead* h = first;
+    first = h->next;
+    if (first == nullptr) last = nullptr;
+    --size;
+    return h;
+  }
 };
 
 std::atomic<uint64_t> g_epoch{1};
 std::mutex g_mu;  // the slots list, the queue
 // Never freed: threads may leave (and give their slot back) during static destruction.
 std::vector<std::unique_ptr<ReaderSlot>>* g_slots = nullptr;
-std::deque<Deferred>* g_queue = nullptr;
+HeadList g_queue;  // g_mu; tags grow along it
 std::atomic<size_t> g_pending{0};  // queued or running
 size_t g_running = 0;                // g_mu: taken off the queue, not yet run
 
 std::vector<std::unique_ptr<ReaderSlot>>& slots() {
   if (g_slots == nullptr) g_slots = new std::vector<std::unique_ptr<ReaderSlot>>();
   return *g_slots;
-}
-
-std::deque<Deferred>& queue() {
-  if (g_queue == nullptr) g_queue = new std::deque<Deferred>();
-  return *g_queue;
 }
 
 // The calling thread's slot, taken on its first read-side section and given back when it
@@ -104,27 +112,27 @@ uint64_t oldest_reader() {
 }
 
 // Takes the frees every reader is past off the queue (g_mu held); the caller runs them
-// after dropping g_mu, then calls finished().
-std::vector<Deferred> take_ready() {
-  std::vector<Deferred> ready;
-  auto& q = queue();
-  if (q.empty()) return ready;
+// after dropping g_mu.
+HeadList take_ready() {
+  HeadList ready;
+  if (g_queue.first == nullptr) return ready;
   const uint64_t oldest = oldest_reader();
   // Tags grow along the queue (taken under g_mu), so the ready ones are a prefix.
-  while (!q.empty() && q.front().tag < oldest) {
-    ready.push_back(q.front());
-    q.pop_front();
-  }
-  g_running += ready.size();
+  while (g_queue.first != nullptr && g_queue.first->tag < oldest) ready.push(g_queue.pop());
+  g_running += ready.size;
   return ready;
 }
 
-void run(const std::vector<Deferred>& ready) {
-  for (const Deferred& d : ready) d.free_fn(d.obj);
-  if (ready.empty()) return;
+void run(HeadList ready) {
+  const size_t n = ready.size;
+  while (ready.first != nullptr) {
+    RcuHead* h = ready.pop();
+    h->free_fn(h->obj);  // may free h itself
+  }
+  if (n == 0) return;
   std::lock_guard lk(g_mu);
-  g_running -= ready.size();
-  g_pending.fetch_sub(ready.size(), std::memory_order_relaxed);
+  g_running -= n;
+  g_pending.fetch_sub(n, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -148,13 +156,15 @@ void rcu_read_unlock() {
   t_slot->epoch.store(0, std::memory_order_release);
 }
 
-void call_rcu(void* obj, RcuFree free_fn) {
+void call_rcu(RcuHead* head, void* obj, RcuFree free_fn) {
   internal::might_sleep("call_rcu");
-  std::vector<Deferred> ready;
+  head->obj = obj;
+  head->free_fn = free_fn;
+  HeadList ready;
   {
     std::lock_guard lk(g_mu);
-    const uint64_t tag = g_epoch.fetch_add(1, std::memory_order_acq_rel);
-    queue().push_back({tag, obj, free_fn});
+    head->tag = g_epoch.fetch_add(1, std::memory_order_acq_rel);
+    g_queue.push(head);
     g_pending.fetch_add(1, std::memory_order_relaxed);
     // A reader inside a section on this thread keeps the object (and all after it) queued.
     ready = take_ready();
@@ -169,14 +179,15 @@ void rcu_barrier() {
   // so callers that keep queueing cannot hold the barrier up.
   const uint64_t target = g_epoch.load(std::memory_order_acquire);
   for (;;) {
-    std::vector<Deferred> ready;
+    HeadList ready;
     bool done;
     {
       std::lock_guard lk(g_mu);
       ready = take_ready();
       // Done when nothing older is queued and no other thread is still running a free it
       // took (this thread's own `ready` runs below, before returning).
-      done = (queue().empty() || queue().front().tag >= target) && g_running == ready.size();
+      done = (g_queue.first == nullptr || g_queue.first->tag >= target) &&
+             g_running == ready.size;
     }
     run(ready);
     if (done) return;

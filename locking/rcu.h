@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace lockfs::locking {
 
@@ -32,12 +33,22 @@ class RcuReadGuard {
 
 using RcuFree = void (*)(void* obj);
 
+// What call_rcu queues: embedded in the object it frees (the kernel's rcu_head), so that
+// call_rcu allocates nothing and cannot fail -- it runs on eviction, from destructors.
+struct RcuHead {
+  RcuHead* next = nullptr;
+  void* obj = nullptr;
+  RcuFree free_fn = nullptr;
+  uint64_t tag = 0;
+};
+
 // Runs free_fn(obj) once every read-side section begun before this call has ended: here, if
 // none is running, else in a later call_rcu or rcu_barrier, on whichever thread makes it
 // (so a free may wait for the next one). The caller has already unlinked obj, so no new
 // reader can find it. May sleep -- it takes a mutex and runs the frees that are ready, any
-// caller's, inline -- so never under a spinlock (the validator reports it).
-void call_rcu(void* obj, RcuFree free_fn);
+// caller's, inline -- so never under a spinlock (the validator reports it). Allocates nothing.
+// `head` belongs to obj and stays untouched until the free.
+void call_rcu(RcuHead* head, void* obj, RcuFree free_fn);
 
 // Waits until every free queued before this call has run (running those it can itself).
 // May sleep: not under a spinlock nor in a read-side section.

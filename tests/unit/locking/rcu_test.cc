@@ -16,6 +16,7 @@ namespace {
 
 std::atomic<int> g_freed{0};
 void count_free(void*) { g_freed++; }
+RcuHead heads[16];  // one per call_rcu below
 
 class RcuTest : public ::testing::Test {
  protected:
@@ -26,7 +27,7 @@ class RcuTest : public ::testing::Test {
 };
 
 TEST_F(RcuTest, FreeRunsAtOnceWithNoReader) {
-  call_rcu(nullptr, count_free);
+  call_rcu(&heads[0], nullptr, count_free);
   EXPECT_EQ(g_freed.load(), 1);
   EXPECT_EQ(rcu_pending(), 0u);
 }
@@ -44,12 +45,12 @@ TEST_F(RcuTest, FreeWaitsForAnEarlierReaderOnly) {
     rcu_read_unlock();
   });
   while (stage.load() != 1) std::this_thread::yield();
-  call_rcu(nullptr, count_free);
+  call_rcu(&heads[1], nullptr, count_free);
   EXPECT_EQ(g_freed.load(), 0);  // the reader may still see it
   EXPECT_EQ(rcu_pending(), 1u);
   stage = 2;
   while (stage.load() != 3) std::this_thread::yield();
-  call_rcu(nullptr, count_free);
+  call_rcu(&heads[2], nullptr, count_free);
   EXPECT_EQ(g_freed.load(), 0);  // still inside the outer section
   stage = 4;
   reader.join();
@@ -65,6 +66,7 @@ TEST_F(RcuTest, FreeWaitsForAnEarlierReaderOnly) {
 // call_rcu, then links new ones. The "free" marks the node dead and keeps its memory until
 // the end (so nothing reuses it): a reader that reaches a node after its free sees it dead.
 struct Node {
+  RcuHead rcu;
   std::atomic<Node*> next{nullptr};
   std::atomic<bool> alive{true};
   int value = 0;
@@ -109,7 +111,7 @@ TEST_F(RcuTest, ReadersNeverReachFreedNodes) {
     Node* first = head.load(std::memory_order_relaxed);
     Node* victim = first->next.load(std::memory_order_relaxed);
     first->next.store(victim->next.load(std::memory_order_relaxed), std::memory_order_release);
-    call_rcu(victim, free_node);
+    call_rcu(&victim->rcu, victim, free_node);
     auto* n = new Node;
     n->value = made++;
     n->next.store(first, std::memory_order_relaxed);
@@ -139,13 +141,13 @@ TEST_F(RcuTest, ExitedReadersGiveTheirSlotBack) {
     std::thread([] { RcuReadGuard g; }).join();
   }
   EXPECT_LE(rcu_reader_slots(), before + 1);
-  call_rcu(nullptr, count_free);
+  call_rcu(&heads[3], nullptr, count_free);
   EXPECT_EQ(g_freed.load(), 1);
 }
 
 // A barrier waits for the frees queued before it, here one a reader holds back.
 TEST_F(RcuTest, BarrierWaitsForAnEarlierReadersFree) {
-  call_rcu(nullptr, count_free);  // no reader: run at once
+  call_rcu(&heads[4], nullptr, count_free);  // no reader: run at once
   std::atomic<int> stage{0};
   std::thread reader([&] {
     RcuReadGuard g;
@@ -153,7 +155,7 @@ TEST_F(RcuTest, BarrierWaitsForAnEarlierReadersFree) {
     while (stage.load() != 2) std::this_thread::yield();
   });
   while (stage.load() != 1) std::this_thread::yield();
-  call_rcu(nullptr, count_free);  // held back by the reader
+  call_rcu(&heads[5], nullptr, count_free);  // held back by the reader
   EXPECT_EQ(rcu_pending(), 1u);
   std::thread barrier([] { rcu_barrier(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
