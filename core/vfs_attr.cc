@@ -1,4 +1,6 @@
 // setattr (notify_change + setattr_prepare) and the chattr flags (fileattr get/set).
+#include <optional>
+
 #include "core/file.h"
 #include "core/memfs.h"
 #include "core/permission.h"
@@ -61,17 +63,13 @@ int setattr_prepare(Inode* inode, SetAttrIn& in, File* f) {
 Result<void> notify_change(Inode* inode, const SetAttrIn& req, File* f)
     LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   SetAttrIn in = req;
-  inode->i_rwsem.down_write();
-  if (int rc = setattr_prepare(inode, in, f)) {
-    inode->i_rwsem.up_write();
-    return err(rc);
+  locking::WriteGuard locked(inode->i_rwsem);
+  if (int rc = setattr_prepare(inode, in, f)) return err(rc);
+  std::optional<locking::WriteGuard> invalidate_locked;
+  if ((in.valid & kSetSize) && inode->i_mapping) {
+    invalidate_locked.emplace(inode->i_mapping->invalidate_lock);
   }
-  const bool size = (in.valid & kSetSize) && inode->i_mapping;
-  if (size) inode->i_mapping->invalidate_lock.down_write();
-  Result<void> r = memfs::setattr(inode, in);
-  if (size) inode->i_mapping->invalidate_lock.up_write();
-  inode->i_rwsem.up_write();
-  return r;
+  return memfs::setattr(inode, in);
 }
 
 // vfs setattr (notify_change) — row inode_operations.setattr: i_rwsem exclusive; a size
@@ -106,16 +104,18 @@ Result<void> Vfs::fileattr_set(Ino ino, unsigned flags) LOCKFS_NO_THREAD_SAFETY_
   if (flags & ~(kFlagImmutable | kFlagAppend | kFlagNoatime)) return err(-EOPNOTSUPP);
   InodeRef inode = pin(*sb_, ino);
   if (!inode) return err(-ENOENT);
-  inode->i_rwsem.down_write();
-  const InodeAttr a = inode->attr();
-  int rc = 0;
-  if (!owner_or_capable(a)) {
-    rc = -EPERM;
-  } else if (((a.flags ^ flags) & (kFlagImmutable | kFlagAppend)) && !capable()) {
-    rc = -EPERM;
+  Result<void> r;
+  {
+    locking::WriteGuard locked(inode->i_rwsem);
+    const InodeAttr a = inode->attr();
+    int rc = 0;
+    if (!owner_or_capable(a)) {
+      rc = -EPERM;
+    } else if (((a.flags ^ flags) & (kFlagImmutable | kFlagAppend)) && !capable()) {
+      rc = -EPERM;
+    }
+    r = rc ? Result<void>(err(rc)) : memfs::fileattr_set(inode.get(), flags);
   }
-  Result<void> r = rc ? Result<void>(err(rc)) : memfs::fileattr_set(inode.get(), flags);
-  inode->i_rwsem.up_write();
   if (!r.ok()) op.set_result(r.error());
   return r;
 }

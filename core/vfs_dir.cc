@@ -1,4 +1,5 @@
 // Directory callers: opendir, readdir (iterate_dir), releasedir, fsyncdir.
+#include <optional>
 #include <vector>
 
 #include "core/file.h"
@@ -40,11 +41,10 @@ Result<void> Vfs::readdir(File* dir, uint64_t off, bool plus, const DirEmit& emi
   if (!inode->is_dir()) return err(-ENOTDIR);
   const Contract& c = sb.s_contract;
   // fdget_pos takes f_pos_lock before iterate_dir takes the directory lock.
-  const bool pos_lock = c.mode(Op::kIterate, Role::kFile, LockId::kFPosLock).has_value();
-  if (pos_lock) dir->f_pos_lock.lock();
-  const Mode m = dir_mode(c, Op::kIterate);
-  if (int rc = rwsem_lock_killable(inode->i_rwsem, m)) {
-    if (pos_lock) dir->f_pos_lock.unlock();
+  std::optional<locking::MutexGuard> pos_locked;
+  if (c.mode(Op::kIterate, Role::kFile, LockId::kFPosLock)) pos_locked.emplace(dir->f_pos_lock);
+  RwsemHold locked;
+  if (int rc = locked.lock_killable(inode->i_rwsem, dir_mode(c, Op::kIterate))) {
     op.set_result(rc);
     return err(rc);
   }
@@ -69,8 +69,8 @@ Result<void> Vfs::readdir(File* dir, uint64_t off, bool plus, const DirEmit& emi
       });
   // An error reply hands the client no entry, so then nothing is counted.
   if (r.ok() && !looked_up.empty()) sb.nlookup_get_each(looked_up);
-  rwsem_unlock(inode->i_rwsem, m);
-  if (pos_lock) dir->f_pos_lock.unlock();
+  locked.unlock();
+  pos_locked.reset();
   memfs::touch_atime(inode);  // iterate_dir's file_accessed
   return r;
 }

@@ -9,6 +9,7 @@
 
 namespace lockfs::core {
 
+using locking::Mode;
 using locking::OpScope;
 using locking::Subclass;
 
@@ -39,10 +40,9 @@ Result<File*> finish_open(SuperBlock& sb, InodeRef ref, int flags) {
   Inode* inode = ref.get();
   auto f = std::make_unique<File>(inode, flags);
   LOCKFS_TRY(memfs::open(inode, f.get()));
+  sb.file_opened(f.get());  // may throw: then nothing is registered and `f` is freed
   ref.release();
-  File* raw = f.release();
-  sb.file_opened(raw);
-  return raw;
+  return f.release();
 }
 
 // handle_truncate: O_TRUNC of a regular file, under setattr's locking.
@@ -88,57 +88,50 @@ Result<Vfs::CreateOut> Vfs::create(Ino parent, std::string_view name, mode_t mod
   if (int rc = check_name(name)) return fail(rc);
   if (int rc = inode_permission(*dir.get(), kMayExec)) return fail(rc);
 
-  dir->i_rwsem.down_write(Subclass::kParent);
-  if (dir->i_dir->dead) {
-    dir->i_rwsem.up_write();
-    return fail(-ENOENT);
-  }
+  const int open_flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+  InodeRef inode;  // dropped after the directory lock: an eviction runs with no lock held
+  bool counted = false;  // the reply's lookup is counted already (a new inode's is)
+  RwsemHold locked(dir->i_rwsem, Mode::kExclusive, Subclass::kParent);
+  if (dir->i_dir->dead) return fail(-ENOENT);
   if (Dentry* d = memfs::lookup(dir.get(), name)) {
     sb.ihold(d->d_inode);
-    InodeRef existing(&sb, d->d_inode);
-    dir->i_rwsem.up_write();
+    inode = InodeRef(&sb, d->d_inode);
+    locked.unlock();
     if (flags & O_EXCL) return fail(-EEXIST);
-    if (int rc = may_open(existing.get(), flags & ~O_CREAT)) return fail(rc);
-    if ((flags & O_TRUNC) && existing->is_reg()) {
-      Result<void> t = handle_truncate(existing.get());
+    if (int rc = may_open(inode.get(), flags & ~O_CREAT)) return fail(rc);
+    if ((flags & O_TRUNC) && inode->is_reg()) {
+      Result<void> t = handle_truncate(inode.get());
       if (!t.ok()) return fail(t.error());
     }
-    EntryOut e = make_entry(sb, existing.get());
-    Result<File*> f = finish_open(sb, std::move(existing), flags & ~(O_CREAT | O_EXCL | O_TRUNC));
-    if (!f.ok()) {
-      sb.forget(e.ino, 1);
-      return fail(f.error());
-    }
-    return CreateOut{e, *f};
+  } else {
+    if (int rc = may_create(*dir.get())) return fail(rc);
+    InodeAttr a;
+    inode_init_owner(a, dir->perm_attr(), S_IFREG | (mode & 07777));
+    a.nlink = 1;
+    a.atime = a.mtime = a.ctime = a.btime = current_time();
+    // Counted with the reply's lookup, in one inode_hash_lock section.
+    Result<Inode*> made = sb.new_inode(a, {}, 1);
+    if (!made.ok()) return fail(made.error());
+    inode = InodeRef(&sb, *made);
+    counted = true;
+    // Counted but not linked until memfs::create succeeds: an error or an exception takes
+    // it back (evicted with the last pin).
+    OnExit never_linked([&] {
+      inode->clear_nlink();
+      sb.forget(inode->i_ino, 1);
+    });
+    Result<void> r = memfs::create(Op::kCreate, dir.get(), name, inode.get());
+    if (!r.ok()) return fail(r.error());
+    never_linked.dismiss();
+    locked.unlock();
   }
-  if (int rc = may_create(*dir.get())) {
-    dir->i_rwsem.up_write();
-    return fail(rc);
-  }
-  InodeAttr a;
-  inode_init_owner(a, dir->perm_attr(), S_IFREG | (mode & 07777));
-  a.nlink = 1;
-  a.atime = a.mtime = a.ctime = a.btime = current_time();
-  // Counted with the reply's lookup, in one inode_hash_lock section.
-  Result<Inode*> made = sb.new_inode(a, {}, 1);
-  if (!made.ok()) {
-    dir->i_rwsem.up_write();
-    return fail(made.error());
-  }
-  InodeRef inode(&sb, *made);
-  Result<void> r = memfs::create(Op::kCreate, dir.get(), name, inode.get());
-  dir->i_rwsem.up_write();
-  if (!r.ok()) {
-    inode->add_nlink(-1);
-    sb.forget(inode->i_ino, 1);  // never linked: evicted with the last pin
-    return fail(r.error());
-  }
-  EntryOut e = counted_entry(inode.get());
-  Result<File*> f = finish_open(sb, std::move(inode), flags & ~(O_CREAT | O_EXCL | O_TRUNC));
-  if (!f.ok()) {
-    sb.forget(e.ino, 1);
-    return fail(f.error());
-  }
+  // The reply's lookup, given back if the open fails (the name stays, as the kernel's
+  // create does when its open then fails).
+  const EntryOut e = counted ? counted_entry(inode.get()) : make_entry(sb, inode.get());
+  OnExit give_back([&] { sb.forget(e.ino, 1); });
+  Result<File*> f = finish_open(sb, std::move(inode), open_flags);
+  if (!f.ok()) return fail(f.error());
+  give_back.dismiss();
   return CreateOut{e, *f};
 }
 

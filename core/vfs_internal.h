@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string_view>
+#include <utility>
 
 #include "core/contract_scope.h"
 #include "core/inode.h"
@@ -38,6 +39,66 @@ void rwsem_lock(locking::RwSemaphore& s, locking::Mode m,
                                       locking::Subclass sub = locking::Subclass::kNormal)
     LOCKFS_NO_THREAD_SAFETY_ANALYSIS;
 void rwsem_unlock(locking::RwSemaphore& s, locking::Mode m) LOCKFS_NO_THREAD_SAFETY_ANALYSIS;
+
+// An rwsem held in a run-time mode until the scope ends -- an exception included -- or until
+// unlock(). The locks core takes in a mode the profile decides, or releases before the end
+// of a scope, are held this way, so an allocation that throws under them (serve() answers
+// ENOMEM) leaves nothing held.
+class RwsemHold {
+ public:
+  RwsemHold() = default;
+  RwsemHold(locking::RwSemaphore& s, locking::Mode m,
+            locking::Subclass sub = locking::Subclass::kNormal) {
+    lock(s, m, sub);
+  }
+  ~RwsemHold() { unlock(); }
+  RwsemHold(const RwsemHold&) = delete;
+  RwsemHold& operator=(const RwsemHold&) = delete;
+
+  void lock(locking::RwSemaphore& s, locking::Mode m,
+            locking::Subclass sub = locking::Subclass::kNormal) {
+    rwsem_lock(s, m, sub);
+    s_ = &s;
+    m_ = m;
+  }
+  // 0, or -EINTR with nothing held (a fatal signal while waiting).
+  [[nodiscard]] int lock_killable(locking::RwSemaphore& s, locking::Mode m,
+                                  locking::Subclass sub = locking::Subclass::kNormal) {
+    const int rc = rwsem_lock_killable(s, m, sub);
+    if (rc == 0) {
+      s_ = &s;
+      m_ = m;
+    }
+    return rc;
+  }
+  void unlock() {
+    if (s_ == nullptr) return;
+    rwsem_unlock(*s_, m_);
+    s_ = nullptr;
+  }
+
+ private:
+  locking::RwSemaphore* s_ = nullptr;
+  locking::Mode m_ = locking::Mode::kShared;
+};
+
+// Runs `fn` when the scope ends unless dismissed: the undo of a step an exception may cut
+// short.
+template <typename Fn>
+class OnExit {
+ public:
+  explicit OnExit(Fn fn) : fn_(std::move(fn)) {}
+  ~OnExit() {
+    if (armed_) fn_();
+  }
+  OnExit(const OnExit&) = delete;
+  OnExit& operator=(const OnExit&) = delete;
+  void dismiss() { armed_ = false; }
+
+ private:
+  Fn fn_;
+  bool armed_ = true;
+};
 
 // notify_change: setattr_prepare's permission checks, then ->setattr with i_rwsem exclusive
 // and, for a size change, invalidate_lock exclusive around the truncate. `f`: the open file

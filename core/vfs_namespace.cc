@@ -33,8 +33,7 @@ Result<EntryOut> Vfs::lookup(Ino parent, std::string_view name) LOCKFS_NO_THREAD
   }
   if (int rc = check_name(name)) return traced(op, Result<EntryOut>(err(rc)));
 
-  const Mode m = dir_mode(sb.s_contract, Op::kLookup);
-  rwsem_lock(dir->i_rwsem, m);
+  RwsemHold locked(dir->i_rwsem, dir_mode(sb.s_contract, Op::kLookup));
   Dentry* d = memfs::lookup(dir.get(), name);
   // The lookup the reply hands the client is counted here, while the directory lock keeps
   // the name linked: the pin the client's lookups hold then keeps the inode for the rest of
@@ -42,7 +41,7 @@ Result<EntryOut> Vfs::lookup(Ino parent, std::string_view name) LOCKFS_NO_THREAD
   // takes no pin of its own -- one inode_hash_lock section, not two.
   Inode* child = d != nullptr ? d->d_inode : nullptr;
   if (child != nullptr) sb.nlookup_get(child, 1);
-  rwsem_unlock(dir->i_rwsem, m);
+  locked.unlock();
   if (child == nullptr) return traced(op, Result<EntryOut>(err(-ENOENT)));
   return counted_entry(child);
 }
@@ -89,14 +88,11 @@ Result<EntryOut> do_create(SuperBlock& sb, Op op, Ino parent, std::string_view n
   if (int rc = check_name(name)) return err(rc);
   if (int rc = inode_permission(*dir.get(), kMayExec)) return err(rc);
 
-  dir->i_rwsem.down_write(Subclass::kParent);
-  auto fail = [&](int rc) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-    dir->i_rwsem.up_write();
-    return Result<EntryOut>(err(rc));
-  };
-  if (dir->i_dir->dead) return fail(-ENOENT);
-  if (memfs::lookup(dir.get(), name) != nullptr) return fail(-EEXIST);
-  if (int rc = may_create(*dir.get())) return fail(rc);
+  InodeRef inode;  // dropped after the directory: an eviction runs with no lock held
+  RwsemHold locked(dir->i_rwsem, Mode::kExclusive, Subclass::kParent);
+  if (dir->i_dir->dead) return err(-ENOENT);
+  if (memfs::lookup(dir.get(), name) != nullptr) return err(-EEXIST);
+  if (int rc = may_create(*dir.get())) return err(rc);
 
   InodeAttr a;
   inode_init_owner(a, dir->perm_attr(), mode);
@@ -106,15 +102,17 @@ Result<EntryOut> do_create(SuperBlock& sb, Op op, Ino parent, std::string_view n
   a.atime = a.mtime = a.ctime = a.btime = current_time();
   // Counted with the reply's lookup, in one inode_hash_lock section.
   Result<Inode*> made = sb.new_inode(a, target, 1);
-  if (!made.ok()) return fail(made.error());
-  InodeRef inode(&sb, *made);
-  Result<void> r = memfs::create(op, dir.get(), name, inode.get());
-  if (!r.ok()) {
-    inode->clear_nlink();  // never linked: evicted by iput
+  if (!made.ok()) return err(made.error());
+  inode = InodeRef(&sb, *made);
+  // Counted but not linked until memfs::create succeeds: an error or an exception takes it
+  // back (evicted by the last iput).
+  OnExit never_linked([&] {
+    inode->clear_nlink();
     sb.forget(inode->i_ino, 1);
-    return fail(r.error());
-  }
-  dir->i_rwsem.up_write();
+  });
+  LOCKFS_TRY(memfs::create(op, dir.get(), name, inode.get()));
+  never_linked.dismiss();
+  locked.unlock();
   return counted_entry(inode.get());
 }
 
@@ -168,7 +166,7 @@ Result<EntryOut> Vfs::link(Ino ino, Ino newparent, std::string_view newname)
   if (int rc = check_name(newname)) return traced(op, Result<EntryOut>(err(rc)));
   if (int rc = inode_permission(*dir.get(), kMayExec)) return traced(op, Result<EntryOut>(err(rc)));
 
-  dir->i_rwsem.down_write(Subclass::kParent);
+  RwsemHold locked_dir(dir->i_rwsem, Mode::kExclusive, Subclass::kParent);
   int rc = 0;
   if (dir->i_dir->dead) {
     rc = -ENOENT;
@@ -180,19 +178,16 @@ Result<EntryOut> Vfs::link(Ino ino, Ino newparent, std::string_view newname)
   } else if (src->flags() & (kFlagImmutable | kFlagAppend)) {
     rc = -EPERM;
   }
-  if (rc != 0) {
-    dir->i_rwsem.up_write();
-    return traced(op, Result<EntryOut>(err(rc)));
-  }
-  src->i_rwsem.down_write();
+  if (rc != 0) return traced(op, Result<EntryOut>(err(rc)));
+  RwsemHold locked_src(src->i_rwsem, Mode::kExclusive);
   if (src->nlink() == 0 && !sb.linkable(src.get())) {
     rc = -ENOENT;
   } else {
     Result<void> r = memfs::link(src.get(), dir.get(), newname);
     rc = r.ok() ? 0 : r.error();
   }
-  src->i_rwsem.up_write();
-  dir->i_rwsem.up_write();
+  locked_src.unlock();
+  locked_dir.unlock();
   if (rc != 0) return traced(op, Result<EntryOut>(err(rc)));
   return make_entry(sb, src.get());
 }
@@ -212,27 +207,20 @@ Result<void> do_remove(SuperBlock& sb, Ino parent, std::string_view name, bool i
   if (int rc = check_name(name)) return err(rc);
   if (int rc = inode_permission(*dir.get(), kMayExec)) return err(rc);
 
-  dir->i_rwsem.down_write(Subclass::kParent);
+  // Keep the victim pinned past the unlock (declared before the locks, dropped after them):
+  // eviction (if this was its last link and nobody looked it up) runs with no lock held.
+  InodeRef victim;
+  RwsemHold locked_dir(dir->i_rwsem, Mode::kExclusive, Subclass::kParent);
   Dentry* d = memfs::lookup(dir.get(), name);
-  if (d == nullptr) {
-    dir->i_rwsem.up_write();
-    return err(-ENOENT);
-  }
-  // Keep the victim pinned past the unlock: eviction (if this was its last link and nobody
-  // looked it up) runs after every lock is dropped.
+  if (d == nullptr) return err(-ENOENT);
   LOCKFS_SYNC_POINT("remove:found");
   sb.ihold(d->d_inode);
-  InodeRef victim(&sb, d->d_inode);
-  if (int rc = may_delete(*dir.get(), *victim.get(), isdir)) {
-    dir->i_rwsem.up_write();
-    return err(rc);
-  }
-  victim->i_rwsem.down_write(isdir ? Subclass::kChild : Subclass::kNormal);
+  victim = InodeRef(&sb, d->d_inode);
+  if (int rc = may_delete(*dir.get(), *victim.get(), isdir)) return err(rc);
+  RwsemHold locked_victim(victim->i_rwsem, Mode::kExclusive,
+                          isdir ? Subclass::kChild : Subclass::kNormal);
   LOCKFS_SYNC_POINT("remove:victim_locked");
-  Result<void> r = isdir ? memfs::rmdir(dir.get(), d) : memfs::unlink(dir.get(), d);
-  victim->i_rwsem.up_write();
-  dir->i_rwsem.up_write();
-  return r;
+  return isdir ? memfs::rmdir(dir.get(), d) : memfs::unlink(dir.get(), d);
 }
 
 }  // namespace

@@ -63,13 +63,14 @@ Result<Ino> Vfs::path_lookup(std::string_view path, bool follow_last)
       continue;
     }
     if (int rc = check_name(comp)) return err(rc);
-    rwsem_lock(cur->i_rwsem, m);
     InodeRef child;
-    if (Dentry* d = memfs::lookup(cur.get(), comp)) {
-      sb.ihold(d->d_inode);
-      child = InodeRef(&sb, d->d_inode);
+    {
+      RwsemHold locked(cur->i_rwsem, m);
+      if (Dentry* d = memfs::lookup(cur.get(), comp)) {
+        sb.ihold(d->d_inode);
+        child = InodeRef(&sb, d->d_inode);
+      }
     }
-    rwsem_unlock(cur->i_rwsem, m);
     if (!child) return err(-ENOENT);
     if (child->is_lnk() && (!last || follow_last || must_be_dir)) {
       if (++links > kMaxSymlinks) return err(-ELOOP);

@@ -119,32 +119,30 @@ Result<void> Vfs::rename(Ino oldparent, std::string_view oldname, Ino newparent,
   Inode* p1 = old_dir.get();
   Inode* p2 = new_dir.get();
   const bool cross = p1 != p2;
+  // Pins so that a replaced target is evicted only after every lock is dropped: declared
+  // before the locks' guards, so they outlive them, an exception included.
+  InodeRef src_ref, tgt_ref;
   const Ino trap = lock_rename(p1, p2);
+  OnExit parents_locked([&] { unlock_rename(p1, p2); });
   LOCKFS_SYNC_POINT("rename:parents_locked");
   Dentry* od = memfs::lookup(p1, oldname);
   Dentry* nd = memfs::lookup(p2, newname);
   bool same = false;
   int rc = rename_checks(sb, p1, od, p2, nd, trap, flags, &same);
-  if (rc != 0 || same) {
-    unlock_rename(p1, p2);
-    return rc != 0 ? fail(rc) : Result<void>();
-  }
+  if (rc != 0 || same) return rc != 0 ? fail(rc) : Result<void>();
   Inode* src = od->d_inode;
   Inode* tgt = nd ? nd->d_inode : nullptr;
-  // Pins so that a replaced target is evicted only after every lock is dropped.
   sb.ihold(src);
-  InodeRef src_ref(&sb, src);
-  InodeRef tgt_ref;
+  src_ref = InodeRef(&sb, src);
   if (tgt) {
     sb.ihold(tgt);
     tgt_ref = InodeRef(&sb, tgt);
   }
   const RenameChildren children = children_to_lock(src, tgt, cross, flags & RENAME_EXCHANGE);
   lock_children(children);
+  OnExit children_locked([&] { unlock_children(children); });
   LOCKFS_SYNC_POINT("rename:children_locked");
   Result<void> r = memfs::rename({p1, od, p2, newname, nd, flags});
-  unlock_children(children);
-  unlock_rename(p1, p2);
   if (!r.ok()) return fail(r.error());
   return {};
 }

@@ -57,14 +57,15 @@ Result<void> Vfs::setxattr(Ino ino, std::string_view name, std::span<const char>
   if (value.size() > kXattrSizeMax) return err(-E2BIG);
   InodeRef inode = pin(*sb_, ino);
   if (!inode) return err(-ENOENT);
-  inode->i_rwsem.down_write();
   Result<void> r;
-  if (int rc = xattr_permission(inode.get(), name, kMayWrite)) {
-    r = err(rc);
-  } else {
-    r = memfs::xattr_set(inode.get(), name, value, flags);
+  {
+    locking::WriteGuard locked(inode->i_rwsem);
+    if (int rc = xattr_permission(inode.get(), name, kMayWrite)) {
+      r = err(rc);
+    } else {
+      r = memfs::xattr_set(inode.get(), name, value, flags);
+    }
   }
-  inode->i_rwsem.up_write();
   return traced(op, r);
 }
 
@@ -92,14 +93,15 @@ Result<void> Vfs::removexattr(Ino ino, std::string_view name) LOCKFS_NO_THREAD_S
   if (int rc = check_xattr_name(name)) return err(rc);
   InodeRef inode = pin(*sb_, ino);
   if (!inode) return err(-ENOENT);
-  inode->i_rwsem.down_write();
   Result<void> r;
-  if (int rc = xattr_permission(inode.get(), name, kMayWrite)) {
-    r = err(rc);
-  } else {
-    r = memfs::xattr_set(inode.get(), name, std::nullopt, 0);
+  {
+    locking::WriteGuard locked(inode->i_rwsem);
+    if (int rc = xattr_permission(inode.get(), name, kMayWrite)) {
+      r = err(rc);
+    } else {
+      r = memfs::xattr_set(inode.get(), name, std::nullopt, 0);
+    }
   }
-  inode->i_rwsem.up_write();
   return traced(op, r);
 }
 
