@@ -24,8 +24,8 @@ Result<File*> Vfs::opendir(Ino ino, int flags) {
   if (int rc = inode_permission(*inode.get(), kMayRead)) return err(rc);
   auto f = std::make_unique<File>(inode.get(), flags & ~O_ACCMODE);
   LOCKFS_TRY(memfs::open(inode.get(), f.get()));
+  sb_->file_opened(f.get());  // may throw: then nothing is registered and both are freed
   inode.release();
-  sb_->file_opened(f.get());
   return f.release();
 }
 

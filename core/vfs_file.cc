@@ -155,12 +155,11 @@ Result<Vfs::CreateOut> Vfs::tmpfile(Ino parent, mode_t mode, int flags) {
   InodeRef inode(&sb, *made);
   LOCKFS_TRY(memfs::tmpfile(dir.get(), inode.get()));
   sb.set_linkable(inode.get(), !(flags & O_EXCL));
-  EntryOut e = make_entry(sb, inode.get());
+  const EntryOut e = make_entry(sb, inode.get());
+  OnExit give_back([&] { sb.forget(e.ino, 1); });  // the reply's lookup, if the open fails
   Result<File*> f = finish_open(sb, std::move(inode), flags & ~(O_CREAT | O_EXCL | O_TRUNC));
-  if (!f.ok()) {
-    sb.forget(e.ino, 1);
-    return err(f.error());
-  }
+  if (!f.ok()) return err(f.error());
+  give_back.dismiss();
   return CreateOut{e, *f};
 }
 

@@ -104,7 +104,8 @@ ReaderSlot* attach_slot() {
 uint64_t oldest_reader() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   uint64_t oldest = UINT64_MAX;
-  for (const auto& s : slots()) {
+  if (g_slots == nullptr) return oldest;  // no thread ever read (and nothing to allocate)
+  for (const auto& s : *g_slots) {
     const uint64_t e = s->epoch.load(std::memory_order_acquire);
     if (e != 0 && e < oldest) oldest = e;
   }

@@ -118,28 +118,39 @@ void stat_max(std::atomic<uint64_t>& a, uint64_t v) {
   if (v > a.load(std::memory_order_relaxed)) a.store(v, std::memory_order_relaxed);
 }
 
-StatBlock* attach_stats(ThreadState& ts) {
-  std::lock_guard lk(g_pool_mu);
-  StatBlock* pick = nullptr;
-  for (auto& b : stat_blocks()) {
-    if (!b->in_use) {
-      pick = b.get();
-      break;
+// The tracer's hooks run inside lock operations, some after the lock is taken: they never
+// throw. Out of memory for a thread's ring or counters, the event or the count is lost.
+StatBlock* attach_stats(ThreadState& ts) noexcept {
+  try {
+    std::lock_guard lk(g_pool_mu);
+    StatBlock* pick = nullptr;
+    for (auto& b : stat_blocks()) {
+      if (!b->in_use) {
+        pick = b.get();
+        break;
+      }
     }
+    if (pick == nullptr) {
+      auto fresh = std::make_unique<StatBlock>();
+      stat_blocks().push_back(std::move(fresh));
+      pick = stat_blocks().back().get();
+    }
+    pick->in_use = true;
+    ts.stats = pick;
+    return pick;
+  } catch (const std::bad_alloc&) {
+    return nullptr;
   }
-  if (pick == nullptr) {
-    stat_blocks().push_back(std::make_unique<StatBlock>());
-    pick = stat_blocks().back().get();
-  }
-  pick->in_use = true;
-  ts.stats = pick;
-  return pick;
 }
+
+// Counts nobody reads: where a thread's counts go when it has no block (out of memory).
+thread_local ClassStat t_lost_stat;
 
 // The calling thread's counters for `class_id`, in the current epoch.
 ClassStat& my_stats(ThreadState& ts, uint16_t class_id) {
   StatBlock* b = ts.stats;
   if (__builtin_expect(b == nullptr, 0)) b = attach_stats(ts);
+  if (__builtin_expect(b == nullptr, 0)) return t_lost_stat;
   const uint64_t epoch = g_stat_epoch.load(std::memory_order_acquire);
   if (__builtin_expect(b->epoch.load(std::memory_order_relaxed) != epoch, 0)) {
     for (ClassStat& c : b->cls) {
@@ -164,31 +175,38 @@ uint32_t ensure_tid(ThreadState& ts) {
   return ts.tid;
 }
 
-// Takes a free ring of the current capacity (or makes one); releases the thread's old ring.
-Ring* attach_ring(ThreadState& ts) {
+// Takes a free ring of the current capacity (or makes one), then releases the thread's old
+// ring. nullptr when out of memory: the thread keeps its old ring (or none).
+Ring* attach_ring(ThreadState& ts) noexcept {
   const size_t cap = g_ring_cap.load(std::memory_order_relaxed);
-  std::lock_guard lk(g_pool_mu);
-  if (ts.ring != nullptr) ts.ring->in_use = false;
-  Ring* pick = nullptr;
-  for (auto& r : rings()) {
-    if (!r->in_use && r->cap == cap) {
-      pick = r.get();
-      break;
+  try {
+    std::lock_guard lk(g_pool_mu);
+    Ring* pick = nullptr;
+    for (auto& r : rings()) {
+      if (!r->in_use && r->cap == cap) {
+        pick = r.get();
+        break;
+      }
     }
+    if (pick == nullptr) {
+      auto fresh = std::make_unique<Ring>(cap);
+      rings().push_back(std::move(fresh));
+      pick = rings().back().get();
+    }
+    if (ts.ring != nullptr) ts.ring->in_use = false;
+    pick->in_use = true;
+    ts.ring = pick;
+    return pick;
+  } catch (const std::bad_alloc&) {
+    return nullptr;
   }
-  if (pick == nullptr) {
-    rings().push_back(std::make_unique<Ring>(cap));
-    pick = rings().back().get();
-  }
-  pick->in_use = true;
-  ts.ring = pick;
-  return pick;
 }
 
 inline void emit_words(ThreadState& ts, const uint64_t (&words)[kSlotWords]) {
   Ring* r = ts.ring;
   if (__builtin_expect(r == nullptr || r->cap != g_ring_cap.load(std::memory_order_relaxed), 0)) {
     r = attach_ring(ts);
+    if (r == nullptr) return;  // out of memory: the event is lost
   }
   const uint64_t h = r->head.load(std::memory_order_relaxed);
   Slot& slot = r->slots[r->wpos];

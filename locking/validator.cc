@@ -11,10 +11,12 @@
 
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <unistd.h>
 #include <fmt/format.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "locking/check.h"
 #include "locking/inject.h"
@@ -99,6 +101,17 @@ uint64_t& chain_slot(ThreadState& ts, uint64_t key) {
   return ts.chain_cache[key % kChainCacheSize];
 }
 
+// Out of memory inside the validator (a new lock-graph edge, a report's text): as lockdep
+// does when it runs out of room, validation is turned off for good -- the lock operation
+// that called it goes on. A hook that threw would leave its caller's locks in doubt. Said
+// on stderr with nothing allocated.
+void validator_out_of_memory() noexcept {
+  set_validate_mode(ValidateMode::kOff);  // what `lockfs-ctl stats` then reports
+  static constexpr char kMsg[] =
+      "lockfs: out of memory in the lock validator: lock validation is off from here on\n";
+  (void)!::write(2, kMsg, sizeof kMsg - 1);
+}
+
 // "oldest -> ... -> newest -> new": how this thread reached the new lock.
 std::string chain_to(const ThreadState& ts, const HeldLock& next) {
   std::string s;
@@ -155,20 +168,29 @@ int find_held(const ThreadState& ts, const LockMap& m) {
 // recomputed: the chain is now one node shorter.
 void validator_on_release(ThreadState& ts, const LockMap& m, Mode mode) {
   const int i = find_held(ts, m);
+  // The reports allocate; the release goes on whatever happens to them.
   if (i < 0) {
-    HeldLock h{m, mode, Subclass::kNormal, current().op, 0};
-    record_violation(ViolationKind::kReleaseNotHeld,
-                     fmt::format("release of {} not held by this thread\n  held: {}", describe(h),
-                                 format_held_locks(held_of(ts))),
-                     &m);
+    try {
+      HeldLock h{m, mode, Subclass::kNormal, current().op, 0};
+      record_violation(ViolationKind::kReleaseNotHeld,
+                       fmt::format("release of {} not held by this thread\n  held: {}",
+                                   describe(h), format_held_locks(held_of(ts))),
+                       &m);
+    } catch (const std::bad_alloc&) {
+      validator_out_of_memory();
+    }
     return;
   }
   if (ts.held[i].h.mode != mode) {
-    record_violation(
-        ViolationKind::kReleaseNotHeld,
-        fmt::format("release of {} in mode {} but it is held {}", describe(ts.held[i].h),
-                    mode_name(mode), mode_name(ts.held[i].h.mode)),
-        &m);
+    try {
+      record_violation(
+          ViolationKind::kReleaseNotHeld,
+          fmt::format("release of {} in mode {} but it is held {}", describe(ts.held[i].h),
+                      mode_name(mode), mode_name(ts.held[i].h.mode)),
+          &m);
+    } catch (const std::bad_alloc&) {
+      validator_out_of_memory();
+    }
   }
   if (spins(ts.held[i].h.map.cls)) --ts.nspin;
   for (int j = i; j + 1 < ts.depth; ++j) {
@@ -265,9 +287,13 @@ void lock_released(const LockMap& m, Mode mode) {
 }
 
 void validator_before_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s,
-                              bool may_sleep, const void* site) {
-  if (may_sleep && ts.nspin != 0 && m.cls->sleeps()) might_sleep(m.cls->name());
-  check_order(ts, m, mode, s, site);
+                              bool may_sleep, const void* site) noexcept {
+  try {
+    if (may_sleep && ts.nspin != 0 && m.cls->sleeps()) might_sleep(m.cls->name());
+    check_order(ts, m, mode, s, site);
+  } catch (const std::bad_alloc&) {
+    validator_out_of_memory();
+  }
 }
 
 void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, uint64_t now,

@@ -108,7 +108,7 @@ void record_violation(ViolationKind kind, std::string message, const LockMap* lo
 // supplied, so an event reads the clock at most once and looks the thread state up once.
 // The validator never reads the clock: `now` is 0 when the tracer is off.
 void validator_before_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s,
-                              bool may_sleep, const void* site);
+                              bool may_sleep, const void* site) noexcept;
 void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, uint64_t now,
                              const void* site);
 void trace_lock_at(ThreadState& ts, uint64_t now, EventType type, const LockMap& m, Mode mode,

@@ -5,7 +5,8 @@
 // passes) -- and the filesystem goes on working. (Data paths -- the page cache and its mm --
 // are not covered yet.)
 //
-// This binary's operator new fails the N-th allocation of the thread that arms it.
+// This binary's operator new (alloc_test holds only these tests) fails the N-th allocation
+// of the thread that arms it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
@@ -17,6 +18,8 @@
 
 #include "core/fsck.h"
 #include "core/vfs.h"
+#include "locking/lock_class.h"
+#include "locking/mutex.h"
 #include "locking/validator.h"
 #include "tests/support/core_fixture.h"
 
@@ -29,8 +32,8 @@ thread_local long t_allocs_left = -1;  // allocations before the one that fails;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
-// Every unaligned form, so that each new meets its own delete (the sanitizers check the
-// pairs); the aligned ones stay the library's, pairs of their own.
+// Every unaligned form, so that each new meets its own delete; the aligned ones stay the
+// library's, pairs of their own.
 void* operator new(size_t n) {
   if (t_allocs_left >= 0 && t_allocs_left-- == 0) throw std::bad_alloc();
   if (void* p = std::malloc(n != 0 ? n : 1)) return p;
@@ -87,6 +90,12 @@ class AllocFailureTest : public CoreTest {
         threw = true;
       }
       t_allocs_left = -1;
+      // The validator kept going (its own allocations were warmed up), so its record of held
+      // locks is what the next check reads.
+      if (locking::validate_mode() != locking::ValidateMode::kStrict) {
+        ADD_FAILURE() << what << ": the validator turned itself off";
+        return failures;
+      }
       EXPECT_TRUE(locking::held_locks().empty())
           << what << ", allocation " << k << " failing: " << locking::format_held_locks(
                                                                  locking::held_locks());
@@ -265,6 +274,37 @@ TEST_F(AllocFailureTest, Xattr) {
       [&] { ASSERT_TRUE(vfs->setxattr(f, "user.k", std::span<const char>("v", 1), 0).ok()); },
       [&] { ASSERT_TRUE(vfs->removexattr(f, "user.k").ok()); },
       [&] { EXPECT_EQ(vfs->getxattr(f, "user.k").error(), -ENODATA); });
+}
+
+// The validator out of memory -- here building the report of a lock order it has not seen
+// -- turns itself off, as lockdep does, rather than fail the lock operation it runs in: the
+// lock is taken, nothing is left held, and the mode says off.
+TEST_F(AllocFailureTest, ValidatorOutOfMemoryTurnsItselfOff) {
+  static const locking::LockClass first("alloc_test_first", locking::LockKind::kSpinLock);
+  static const locking::LockClass second("alloc_test_second", locking::LockKind::kSpinLock);
+  locking::SpinLock a(first), b(second);
+  ASSERT_EQ(locking::validate_mode(), locking::ValidateMode::kStrict);
+  {
+    locking::SpinGuard ga(a);
+    t_allocs_left = 0;  // the validator's first allocation: the new edge first -> second
+    locking::SpinGuard gb(b);
+    t_allocs_left = -1;
+  }
+  EXPECT_EQ(locking::validate_mode(), locking::ValidateMode::kOff);
+  // Both really released.
+  if (a.trylock()) {
+    a.unlock();
+  } else {
+    ADD_FAILURE() << "the first lock is still held";
+  }
+  if (b.trylock()) {
+    b.unlock();
+  } else {
+    ADD_FAILURE() << "the second lock is still held";
+  }
+  // On again for the rest of the test: the stack of held locks it stopped keeping is stale.
+  locking::reset_validator();
+  locking::set_validate_mode(locking::ValidateMode::kStrict);
 }
 
 }  // namespace
