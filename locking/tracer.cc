@@ -205,8 +205,13 @@ Ring* attach_ring(ThreadState& ts) noexcept {
 inline void emit_words(ThreadState& ts, const uint64_t (&words)[kSlotWords]) {
   Ring* r = ts.ring;
   if (__builtin_expect(r == nullptr || r->cap != g_ring_cap.load(std::memory_order_relaxed), 0)) {
-    r = attach_ring(ts);
-    if (r == nullptr) return;  // out of memory: the event is lost
+    // Out of memory for a ring of the new size: the thread's old ring still takes the
+    // event (its slot index wraps on its own capacity); with none, the event is lost.
+    if (Ring* fresh = attach_ring(ts)) {
+      r = fresh;
+    } else if (r == nullptr) {
+      return;
+    }
   }
   const uint64_t h = r->head.load(std::memory_order_relaxed);
   Slot& slot = r->slots[r->wpos];

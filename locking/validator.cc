@@ -106,7 +106,8 @@ uint64_t& chain_slot(ThreadState& ts, uint64_t key) {
 // that called it goes on. A hook that threw would leave its caller's locks in doubt. Said
 // on stderr with nothing allocated.
 void validator_out_of_memory() noexcept {
-  set_validate_mode(ValidateMode::kOff);  // what `lockfs-ctl stats` then reports
+  g_validator_oom.store(true, std::memory_order_relaxed);  // sticky: see set_validate_mode
+  set_validate_mode(ValidateMode::kOff);  // what `lockfs-ctl stats` and `violations` report
   static constexpr char kMsg[] =
       "lockfs: out of memory in the lock validator: lock validation is off from here on\n";
   (void)!::write(2, kMsg, sizeof kMsg - 1);
@@ -205,37 +206,51 @@ void validator_on_release(ThreadState& ts, const LockMap& m, Mode mode) {
 
 ThreadState& thread_state() { return t_state; }
 
+// The reports below run in destructors and inside lock and RCU calls: out of memory, they
+// turn validation off (validator_out_of_memory) rather than throw.
 ThreadState::~ThreadState() {
   if (depth > 0 && validator_on()) {
-    record_violation(ViolationKind::kExitHoldingLocks,
-                     "thread exits holding locks: " + format_held_locks(held_of(*this)),
-                     &held[depth - 1].h.map);
+    try {
+      record_violation(ViolationKind::kExitHoldingLocks,
+                       "thread exits holding locks: " + format_held_locks(held_of(*this)),
+                       &held[depth - 1].h.map);
+    } catch (const std::bad_alloc&) {
+      validator_out_of_memory();
+    }
   }
   tracer_thread_exit(*this);
 }
 
-void check_scope_exit(int depth) {
+void check_scope_exit(int depth) noexcept {
   ThreadState& ts = t_state;
   if (ts.depth <= depth) return;
-  std::vector<HeldLock> extra;
-  for (int i = depth; i < ts.depth; ++i) extra.push_back(ts.held[i].h);
-  record_violation(
-      ViolationKind::kExitHoldingLocks,
-      fmt::format("task scope (pid={} op={}) closes holding locks: {}", current().pid,
-                  current().op != nullptr ? current().op : "", format_held_locks(extra)),
-      &ts.held[ts.depth - 1].h.map);
+  try {
+    std::vector<HeldLock> extra;
+    for (int i = depth; i < ts.depth; ++i) extra.push_back(ts.held[i].h);
+    record_violation(
+        ViolationKind::kExitHoldingLocks,
+        fmt::format("task scope (pid={} op={}) closes holding locks: {}", current().pid,
+                    current().op != nullptr ? current().op : "", format_held_locks(extra)),
+        &ts.held[ts.depth - 1].h.map);
+  } catch (const std::bad_alloc&) {
+    validator_out_of_memory();
+  }
 }
 
-void might_sleep(const char* what) {
+void might_sleep(const char* what) noexcept {
   if (!validator_on()) return;
   ThreadState& ts = t_state;
   if (__builtin_expect(ts.nspin == 0, 1)) return;
   for (int i = 0; i < ts.depth; ++i) {
     if (spins(ts.held[i].h.map.cls)) {
-      record_violation(ViolationKind::kSleepUnderSpinlock,
-                       fmt::format("sleeping wait ({}) while holding a spinlock\n  held: {}", what,
-                                   format_held_locks(held_of(ts))),
-                       &ts.held[i].h.map);
+      try {
+        record_violation(ViolationKind::kSleepUnderSpinlock,
+                         fmt::format("sleeping wait ({}) while holding a spinlock\n  held: {}",
+                                     what, format_held_locks(held_of(ts))),
+                         &ts.held[i].h.map);
+      } catch (const std::bad_alloc&) {
+        validator_out_of_memory();
+      }
       return;
     }
   }
@@ -351,6 +366,7 @@ void on_downgrade(const LockMap& m) {
 }  // namespace hooks
 
 void reset_validator() {
+  internal::g_validator_oom.store(false, std::memory_order_relaxed);
   reset_violations();
   internal::graph_reset();
   internal::g_chain_gen.fetch_add(1, std::memory_order_relaxed);

@@ -13,8 +13,13 @@
 namespace lockfs::locking {
 
 enum class ValidateMode : uint8_t { kOff, kWarn, kStrict };
+// Turning validation on has no effect once the validator has run out of memory (it then
+// stops for good, as lockdep does, and threads' records of held locks are stale); only
+// reset_validator() -- for tests, with every other thread idle -- clears that.
 void set_validate_mode(ValidateMode m);
 ValidateMode validate_mode();
+// True once the validator ran out of memory and turned itself off.
+bool validator_ran_out_of_memory();
 const char* validate_mode_name(ValidateMode m);
 
 enum class ViolationKind : uint8_t {

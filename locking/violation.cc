@@ -39,6 +39,7 @@ void default_strict_handler(const Violation& v) {
 }  // namespace
 
 void set_validate_mode(ValidateMode m) {
+  if (internal::g_validator_oom.load(std::memory_order_relaxed)) m = ValidateMode::kOff;
   g_mode.store(m, std::memory_order_relaxed);
   if (m == ValidateMode::kOff) {
     internal::g_instrumented.fetch_and(~internal::kInstrValidator, std::memory_order_relaxed);
@@ -48,6 +49,10 @@ void set_validate_mode(ValidateMode m) {
 }
 
 ValidateMode validate_mode() { return g_mode.load(std::memory_order_relaxed); }
+
+bool validator_ran_out_of_memory() {
+  return internal::g_validator_oom.load(std::memory_order_relaxed);
+}
 
 const char* validate_mode_name(ValidateMode m) {
   switch (m) {

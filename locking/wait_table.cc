@@ -2,7 +2,9 @@
 // unrelated locks do not bounce one line between threads.
 #include "locking/internal/wait_table.h"
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 
 namespace lockfs::locking::internal {
 
@@ -15,9 +17,17 @@ struct alignas(64) Bucket {
 }  // namespace
 
 WaitQueue& lock_waitqueue(const void* lock) {
-  // Allocated on the first slow-path wait and never freed: threads still running during
-  // static destruction may still sleep on or wake a lock.
-  static Bucket* const table = new Bucket[1u << kLockWaitTableBits];
+  // Built in static storage on the first slow-path wait and never destroyed: threads still
+  // running during static destruction may still sleep on or wake a lock. Not on the heap:
+  // a waiter has already announced itself to the lock when it gets here, so this must not
+  // fail.
+  constexpr size_t kBuckets = size_t{1} << kLockWaitTableBits;
+  alignas(Bucket) static unsigned char storage[kBuckets * sizeof(Bucket)];
+  static Bucket* const table = [] {
+    auto* t = reinterpret_cast<Bucket*>(storage);
+    for (size_t i = 0; i < kBuckets; ++i) new (&t[i]) Bucket();
+    return t;
+  }();
   const uint64_t h = reinterpret_cast<uintptr_t>(lock) * 0x9E3779B97F4A7C15ull;
   return table[h >> (64 - kLockWaitTableBits)].wq;
 }

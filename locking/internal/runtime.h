@@ -22,6 +22,8 @@ namespace lockfs::locking::internal {
 // Bit 0: validator on (mode != off); bit 1: tracer on; bit 2: fault-injection rules exist.
 // One relaxed load on every lock op.
 inline constexpr uint32_t kInstrValidator = 1u << 0;
+// Set when the validator ran out of memory and turned itself off (validator.cc).
+inline std::atomic<bool> g_validator_oom{false};
 inline constexpr uint32_t kInstrTracer = 1u << 1;
 inline constexpr uint32_t kInstrInject = 1u << 2;
 extern std::atomic<uint32_t> g_instrumented;
@@ -120,7 +122,7 @@ void trace_release(ThreadState& ts, uint64_t now, const LockMap& m, Mode mode);
 
 // A TaskScope closes: reports locks taken since the held stack was `depth` deep and not
 // released (they stay on the stack: the thread does hold them).
-void check_scope_exit(int depth);
+void check_scope_exit(int depth) noexcept;
 
 // Where a lock is taken: the return address of the primitive's public method, i.e. the
 // caller's code (the primitives live in their own translation units and are not inlined).
@@ -138,7 +140,7 @@ void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns, uint
 void lock_try_failed(const LockMap& m, Mode mode, Subclass s);
 void lock_released(const LockMap& m, Mode mode);
 // A sleeping wait that is not a lock (folio_wait_writeback): sleep-under-spinlock check.
-void might_sleep(const char* what);
+void might_sleep(const char* what) noexcept;
 
 // The one shape of every sleeping acquire: report the wait, refuse at once when `killable`
 // and the task has a fatal signal pending (deterministic at every killable point), try the

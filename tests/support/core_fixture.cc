@@ -25,6 +25,8 @@ void CoreTest::SetUp() {
 
 void CoreTest::TearDown() {
   vfs.reset();
+  EXPECT_FALSE(locking::validator_ran_out_of_memory())
+      << "the validator ran out of memory and stopped checking";
   {
     std::lock_guard lk(mu_);
     for (const locking::Violation& v : violations_) {

@@ -286,10 +286,13 @@ TEST_F(AllocFailureTest, ValidatorOutOfMemoryTurnsItselfOff) {
   ASSERT_EQ(locking::validate_mode(), locking::ValidateMode::kStrict);
   {
     locking::SpinGuard ga(a);
-    t_allocs_left = 0;  // the validator's first allocation: the new edge first -> second
+    t_allocs_left = 0;  // the validator's first allocation: its record of the new order
     locking::SpinGuard gb(b);
     t_allocs_left = -1;
   }
+  EXPECT_EQ(locking::validate_mode(), locking::ValidateMode::kOff);
+  EXPECT_TRUE(locking::validator_ran_out_of_memory());
+  locking::set_validate_mode(locking::ValidateMode::kStrict);  // stays off: stacks are stale
   EXPECT_EQ(locking::validate_mode(), locking::ValidateMode::kOff);
   // Both really released.
   if (a.trylock()) {
