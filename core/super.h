@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "core/contract_scope.h"
 #include "core/inode.h"
