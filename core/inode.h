@@ -56,7 +56,8 @@ struct timespec current_time();
 
 // Thread safety: see each field. Lifetime: owned by the superblock's inode table; a pointer
 // is valid while the holder has a pin (i_count, see SuperBlock::iget), a lookup count, or holds
-// a lock that keeps a link to it (the parent's i_rwsem).
+// a lock that keeps a link to it (the parent's i_rwsem). Evicted, it is freed by RCU
+// (call_rcu): an RCU reader that found it in the table may still read its number and count.
 class Inode {
  public:
   Inode(SuperBlock& sb, Ino ino, uint64_t generation, const InodeAttr& attr);
@@ -104,10 +105,11 @@ class Inode {
   // i_count = pins (in-flight operations, open files) plus one while i_nlookup is not 0;
   // i_nlookup = lookups the FUSE client holds; i_linkable = a tmpfile that may still be
   // linked (not O_EXCL). i_count is atomic like the kernel's: it goes up from 0 only under
-  // the lock, ihold raises a count above 0 without it, and iput drops any pin but the last
-  // without it (atomic_dec_and_lock), so a count seen as 0 under the lock stays 0. The
-  // client's lookups holding a pin of their own is what lets the pin of a request on an
-  // inode the client knows -- almost every request -- come and go without the lock.
+  // the lock, ihold and iget (under RCU) raise a count above 0 without it, and iput drops
+  // any pin but the last without it (atomic_dec_and_lock), so a count seen as 0 under the
+  // lock stays 0. The client's lookups holding a pin of their own is what lets the pin of a
+  // request on an inode the client knows -- almost every request -- come and go without
+  // the lock.
   std::atomic<uint64_t> i_count{0};
   uint64_t i_nlookup = 0;
   bool i_linkable = false;

@@ -101,12 +101,21 @@ std::vector<Inode*> InodeTable::all() const {
   return out;
 }
 
-std::vector<Inode*> InodeTable::take_all() {
-  std::vector<Inode*> out = all();
+Inode* InodeTable::take_all() {
+  Inode* list = nullptr;
   Buckets* b = buckets_.load(std::memory_order_relaxed);
-  for (size_t k = 0; k < b->count(); ++k) b->heads[k].store(nullptr, std::memory_order_release);
+  for (size_t k = 0; k < b->count(); ++k) {
+    Inode* i = b->heads[k].load(std::memory_order_relaxed);
+    b->heads[k].store(nullptr, std::memory_order_release);
+    while (i != nullptr) {
+      Inode* next = i->i_hash_next.load(std::memory_order_relaxed);
+      i->i_hash_next.store(list, std::memory_order_relaxed);
+      list = i;
+      i = next;
+    }
+  }
   size_ = 0;
-  return out;
+  return list;
 }
 
 }  // namespace lockfs::core

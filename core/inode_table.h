@@ -38,8 +38,9 @@ class InodeTable {
   size_t size() const { return size_; }
   // Every inode, in no order.
   std::vector<Inode*> all() const;
-  // Empties the table and returns what it held (unmount).
-  std::vector<Inode*> take_all();
+  // Empties the table and returns what it held as one list linked through i_hash_next
+  // (nullptr-terminated). Allocates nothing: unmount runs it from a destructor.
+  Inode* take_all();
 
   // Inside an RCU read-side section: the inode with that number, or nullptr -- possibly
   // wrongly (see above). The inode may be unlinked and evicted already: the caller checks

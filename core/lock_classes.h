@@ -14,7 +14,7 @@ extern const locking::LockClass kIRwsemDir;      // "i_rwsem(dir)"
 extern const locking::LockClass kIRwsemReg;      // "i_rwsem(reg)"
 extern const locking::LockClass kIRwsemLnk;      // "i_rwsem(lnk)"
 extern const locking::LockClass kIRwsemSpecial;  // "i_rwsem(special)": fifo, socket, device
-extern const locking::LockClass kILock;          // "i_lock": attributes, xattrs, counts
+extern const locking::LockClass kILock;          // "i_lock": attribute writes, xattrs, counts
 extern const locking::LockClass kFlcLock;        // "flc_lock": the inode's file-lock lists
 extern const locking::LockClass kDLock;          // "d_lock"
 extern const locking::LockClass kRenameLock;     // "rename_lock" (seqlock)

@@ -61,20 +61,22 @@ SuperBlock::SuperBlock(const MountOptions& opts, contract::Profile profile)
 SuperBlock::~SuperBlock() { kill_sb(); }
 
 void SuperBlock::kill_sb() {
-  std::vector<File*> files;
-  std::vector<Inode*> inodes;
+  // Allocates nothing: it runs from ~SuperBlock.
+  std::unordered_set<File*> files;
+  Inode* inodes;
   {
     locking::SpinGuard g(s_inode_lock);
-    files.assign(s_files_.begin(), s_files_.end());
-    s_files_.clear();
+    files.swap(s_files_);
     inodes = s_itable_.take_all();
   }
   // Files nobody released (the client went away): their pins die with the table.
   for (File* f : files) delete f;
   // No request is running (s_umount exclusive), so no reader can reach these.
-  for (Inode* inode : inodes) {
-    memfs::evict_inode(inode);
-    delete inode;
+  while (inodes != nullptr) {
+    Inode* next = inodes->i_hash_next.load(std::memory_order_relaxed);
+    memfs::evict_inode(inodes);
+    delete inodes;
+    inodes = next;
   }
   // Inodes evicted earlier wait for RCU readers that may still be about: let them go now,
   // while the superblock they belong to is still here.

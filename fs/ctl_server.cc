@@ -77,17 +77,15 @@ int cmd_lockstat(Daemon&, const std::vector<std::string>&, std::ostream& out) {
 int cmd_violations(Daemon&, const std::vector<std::string>&, std::ostream& out) {
   uint64_t n = locking::violation_count();
   out << "violations: " << n << "\n";
-  if (locking::validator_ran_out_of_memory()) {
-    // Not a violation, but a run that lost its validator is not a clean run either.
-    out << "validator: ran out of memory and turned itself off; locks since are unchecked\n";
-    return 1;
-  }
   for (const auto& v : locking::violations()) {
     out << "[" << locking::violation_kind_name(v.kind) << "] pid=" << v.pid
         << " op=" << (v.op ? v.op : "") << "\n"
         << v.message << "\n";
   }
-  return n > 0 ? 1 : 0;
+  // Not a violation, but a run that lost its validator is not a clean run either.
+  const bool oom = locking::validator_ran_out_of_memory();
+  if (oom) out << "validator: ran out of memory and turned itself off; locks since are unchecked\n";
+  return n > 0 || oom ? 1 : 0;
 }
 
 int cmd_reset(Daemon&, const std::vector<std::string>&, std::ostream& out) {

@@ -134,6 +134,8 @@ int main(int argc, char** argv) {
     uint64_t v = locking::violation_count();
     if (d.session == nullptr) fs::fs_log()->info("not mounted");  // libfuse said why
     else if (v > 0) fs::fs_log()->warn("unmounted with {} lock violations", v);
+    else if (locking::validator_ran_out_of_memory())
+      fs::fs_log()->warn("unmounted; the lock validator ran out of memory and stopped checking");
     else fs::fs_log()->info("unmounted, no lock violations");
     d.destroy_vfs();  // kill_sb: evicts every inode while the loggers still exist
   }

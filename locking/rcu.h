@@ -18,8 +18,9 @@
 
 namespace lockfs::locking {
 
-// Nestable; never blocks. Every rcu_read_lock is matched by an rcu_read_unlock on the same
-// thread.
+// Nestable; never waits. A thread's first section takes a reader slot (a mutex, and an
+// allocation that may throw std::bad_alloc with no section entered); later ones touch only
+// the thread's slot. Every rcu_read_lock is matched by an rcu_read_unlock on the same thread.
 void rcu_read_lock();
 void rcu_read_unlock();
 

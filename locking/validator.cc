@@ -320,23 +320,31 @@ void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subcl
   if (spins(m.cls)) ++ts.nspin;
 }
 
-void assert_held(const LockMap& m, Mode mode, bool state_ok) {
+void assert_held(const LockMap& m, Mode mode, bool state_ok) noexcept {
   const bool ok = validator_on() ? lock_is_held(m, mode) : state_ok;
   if (__builtin_expect(ok, 1)) return;
-  HeldLock want{m, mode, Subclass::kNormal, current().op, 0};
-  record_violation(ViolationKind::kAssertFailed,
-                   fmt::format("assert_held failed: {} not held\n  held: {}", describe(want),
-                               format_held_locks(held_locks())),
-                   &m);
+  try {
+    HeldLock want{m, mode, Subclass::kNormal, current().op, 0};
+    record_violation(ViolationKind::kAssertFailed,
+                     fmt::format("assert_held failed: {} not held\n  held: {}", describe(want),
+                                 format_held_locks(held_locks())),
+                     &m);
+  } catch (const std::bad_alloc&) {
+    validator_out_of_memory();
+  }
 }
 
-void assert_not_held(const LockMap& m) {
+void assert_not_held(const LockMap& m) noexcept {
   if (!validator_on() || find_held(t_state, m) < 0) return;
-  HeldLock h = t_state.held[find_held(t_state, m)].h;
-  record_violation(ViolationKind::kAssertFailed,
-                   fmt::format("assert_not_held failed: {} is held\n  held: {}", describe(h),
-                               format_held_locks(held_locks())),
-                   &m);
+  try {
+    HeldLock h = t_state.held[find_held(t_state, m)].h;
+    record_violation(ViolationKind::kAssertFailed,
+                     fmt::format("assert_not_held failed: {} is held\n  held: {}", describe(h),
+                                 format_held_locks(held_locks())),
+                     &m);
+  } catch (const std::bad_alloc&) {
+    validator_out_of_memory();
+  }
 }
 
 }  // namespace internal

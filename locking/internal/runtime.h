@@ -188,7 +188,7 @@ inline bool instrumented_trylock(const LockMap& m, Mode mode, const void* site, 
 
 // The assert helpers: `state_ok` is what the lock's own state says (used with the validator
 // off); with it on, the held stack decides. Failures are reported as kAssertFailed.
-void assert_held(const LockMap& m, Mode mode, bool state_ok);
-void assert_not_held(const LockMap& m);
+void assert_held(const LockMap& m, Mode mode, bool state_ok) noexcept;
+void assert_not_held(const LockMap& m) noexcept;
 
 }  // namespace lockfs::locking::internal

@@ -8,8 +8,8 @@ namespace lockfs::testing {
 void CoreTest::SetUp() {
   watchdog_ = std::make_unique<Watchdog>(std::chrono::seconds(60),
                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  locking::reset_validator();  // first: it clears a sticky out-of-memory stop
   locking::set_validate_mode(locking::ValidateMode::kStrict);
-  locking::reset_validator();
   locking::reset_violations();
   locking::set_strict_handler([this](const locking::Violation& v) {
     std::lock_guard lk(mu_);
