@@ -113,6 +113,17 @@ void validator_out_of_memory() noexcept {
   (void)!::write(2, kMsg, sizeof kMsg - 1);
 }
 
+// Records a violation whose text `text()` builds. Reports run inside lock operations and
+// destructors: out of memory, validation is given up rather than an exception thrown.
+template <typename Text>
+void report(ViolationKind kind, const LockMap* lock, const Text& text) noexcept {
+  try {
+    record_violation(kind, text(), lock);
+  } catch (const std::bad_alloc&) {
+    validator_out_of_memory();
+  }
+}
+
 // "oldest -> ... -> newest -> new": how this thread reached the new lock.
 std::string chain_to(const ThreadState& ts, const HeldLock& next) {
   std::string s;
@@ -169,29 +180,19 @@ int find_held(const ThreadState& ts, const LockMap& m) {
 // recomputed: the chain is now one node shorter.
 void validator_on_release(ThreadState& ts, const LockMap& m, Mode mode) {
   const int i = find_held(ts, m);
-  // The reports allocate; the release goes on whatever happens to them.
   if (i < 0) {
-    try {
+    report(ViolationKind::kReleaseNotHeld, &m, [&] {
       HeldLock h{m, mode, Subclass::kNormal, current().op, 0};
-      record_violation(ViolationKind::kReleaseNotHeld,
-                       fmt::format("release of {} not held by this thread\n  held: {}",
-                                   describe(h), format_held_locks(held_of(ts))),
-                       &m);
-    } catch (const std::bad_alloc&) {
-      validator_out_of_memory();
-    }
+      return fmt::format("release of {} not held by this thread\n  held: {}", describe(h),
+                         format_held_locks(held_of(ts)));
+    });
     return;
   }
   if (ts.held[i].h.mode != mode) {
-    try {
-      record_violation(
-          ViolationKind::kReleaseNotHeld,
-          fmt::format("release of {} in mode {} but it is held {}", describe(ts.held[i].h),
-                      mode_name(mode), mode_name(ts.held[i].h.mode)),
-          &m);
-    } catch (const std::bad_alloc&) {
-      validator_out_of_memory();
-    }
+    report(ViolationKind::kReleaseNotHeld, &m, [&] {
+      return fmt::format("release of {} in mode {} but it is held {}", describe(ts.held[i].h),
+                         mode_name(mode), mode_name(ts.held[i].h.mode));
+    });
   }
   if (spins(ts.held[i].h.map.cls)) --ts.nspin;
   for (int j = i; j + 1 < ts.depth; ++j) {
@@ -206,17 +207,10 @@ void validator_on_release(ThreadState& ts, const LockMap& m, Mode mode) {
 
 ThreadState& thread_state() { return t_state; }
 
-// The reports below run in destructors and inside lock and RCU calls: out of memory, they
-// turn validation off (validator_out_of_memory) rather than throw.
 ThreadState::~ThreadState() {
   if (depth > 0 && validator_on()) {
-    try {
-      record_violation(ViolationKind::kExitHoldingLocks,
-                       "thread exits holding locks: " + format_held_locks(held_of(*this)),
-                       &held[depth - 1].h.map);
-    } catch (const std::bad_alloc&) {
-      validator_out_of_memory();
-    }
+    report(ViolationKind::kExitHoldingLocks, &held[depth - 1].h.map,
+           [&] { return "thread exits holding locks: " + format_held_locks(held_of(*this)); });
   }
   tracer_thread_exit(*this);
 }
@@ -224,17 +218,12 @@ ThreadState::~ThreadState() {
 void check_scope_exit(int depth) noexcept {
   ThreadState& ts = t_state;
   if (ts.depth <= depth) return;
-  try {
+  report(ViolationKind::kExitHoldingLocks, &ts.held[ts.depth - 1].h.map, [&] {
     std::vector<HeldLock> extra;
     for (int i = depth; i < ts.depth; ++i) extra.push_back(ts.held[i].h);
-    record_violation(
-        ViolationKind::kExitHoldingLocks,
-        fmt::format("task scope (pid={} op={}) closes holding locks: {}", current().pid,
-                    current().op != nullptr ? current().op : "", format_held_locks(extra)),
-        &ts.held[ts.depth - 1].h.map);
-  } catch (const std::bad_alloc&) {
-    validator_out_of_memory();
-  }
+    return fmt::format("task scope (pid={} op={}) closes holding locks: {}", current().pid,
+                       current().op != nullptr ? current().op : "", format_held_locks(extra));
+  });
 }
 
 void might_sleep(const char* what) noexcept {
@@ -243,14 +232,10 @@ void might_sleep(const char* what) noexcept {
   if (__builtin_expect(ts.nspin == 0, 1)) return;
   for (int i = 0; i < ts.depth; ++i) {
     if (spins(ts.held[i].h.map.cls)) {
-      try {
-        record_violation(ViolationKind::kSleepUnderSpinlock,
-                         fmt::format("sleeping wait ({}) while holding a spinlock\n  held: {}",
-                                     what, format_held_locks(held_of(ts))),
-                         &ts.held[i].h.map);
-      } catch (const std::bad_alloc&) {
-        validator_out_of_memory();
-      }
+      report(ViolationKind::kSleepUnderSpinlock, &ts.held[i].h.map, [&] {
+        return fmt::format("sleeping wait ({}) while holding a spinlock\n  held: {}", what,
+                           format_held_locks(held_of(ts)));
+      });
       return;
     }
   }
@@ -323,28 +308,20 @@ void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subcl
 void assert_held(const LockMap& m, Mode mode, bool state_ok) noexcept {
   const bool ok = validator_on() ? lock_is_held(m, mode) : state_ok;
   if (__builtin_expect(ok, 1)) return;
-  try {
+  report(ViolationKind::kAssertFailed, &m, [&] {
     HeldLock want{m, mode, Subclass::kNormal, current().op, 0};
-    record_violation(ViolationKind::kAssertFailed,
-                     fmt::format("assert_held failed: {} not held\n  held: {}", describe(want),
-                                 format_held_locks(held_locks())),
-                     &m);
-  } catch (const std::bad_alloc&) {
-    validator_out_of_memory();
-  }
+    return fmt::format("assert_held failed: {} not held\n  held: {}", describe(want),
+                       format_held_locks(held_locks()));
+  });
 }
 
 void assert_not_held(const LockMap& m) noexcept {
   if (!validator_on() || find_held(t_state, m) < 0) return;
-  try {
+  report(ViolationKind::kAssertFailed, &m, [&] {
     HeldLock h = t_state.held[find_held(t_state, m)].h;
-    record_violation(ViolationKind::kAssertFailed,
-                     fmt::format("assert_not_held failed: {} is held\n  held: {}", describe(h),
-                                 format_held_locks(held_locks())),
-                     &m);
-  } catch (const std::bad_alloc&) {
-    validator_out_of_memory();
-  }
+    return fmt::format("assert_not_held failed: {} is held\n  held: {}", describe(h),
+                       format_held_locks(held_locks()));
+  });
 }
 
 }  // namespace internal
