@@ -12,6 +12,12 @@ struct timespec current_time() {
   return ts;
 }
 
+time_t current_seconds() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return ts.tv_sec;
+}
+
 Inode::Inode(SuperBlock& sb, Ino ino, uint64_t generation, const InodeAttr& attr)
     : i_sb(sb),
       i_ino(ino),
@@ -68,13 +74,6 @@ void Inode::mark_times(InodeAttr& a, unsigned which, const struct timespec& now)
   if (which & kTimeA) a.atime = now;
   if (which & kTimeM) a.mtime = now;
   if (which & kTimeC) a.ctime = now;
-}
-
-int64_t Inode::relatime_sec_of(const InodeAttr& a) {
-  auto after = [](const timespec& x, const timespec& y) {
-    return x.tv_sec > y.tv_sec || (x.tv_sec == y.tv_sec && x.tv_nsec > y.tv_nsec);
-  };
-  return after(a.atime, a.mtime) && after(a.atime, a.ctime) ? a.atime.tv_sec : kAtimeStale;
 }
 
 void Inode::touch(unsigned which) {

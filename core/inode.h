@@ -53,6 +53,9 @@ struct Xattrs {
 };
 
 struct timespec current_time();
+// The wall clock's second, from the coarse clock (a tick behind at most): for rules that
+// look at seconds only, such as relatime's.
+time_t current_seconds();
 
 // Thread safety: see each field. Lifetime: owned by the superblock's inode table; a pointer
 // is valid while the holder has a pin (i_count, see SuperBlock::iget), a lookup count, or holds
@@ -139,12 +142,10 @@ class Inode {
   // reader may see one concurrent change and not yet another, as there; a caller that needs
   // them stable holds i_rwsem, which chmod, chown and chattr take.
   InodeAttr perm_attr() const;
-  // relatime's question: atime's second when atime is after both mtime and ctime (then only
-  // its age can call for an update), else kAtimeStale. Asked of attr() with no lock, as
-  // atime_needs_update asks it: a read racing a write may miss that write's update, as in
-  // the kernel.
-  static constexpr int64_t kAtimeStale = INT64_MIN;
-  static int64_t relatime_sec_of(const InodeAttr& a);
+  // relatime's question (relatime_sec_of) of the attributes, answered by their last writer:
+  // asked with no lock, as atime_needs_update asks it, so a read racing a write may miss
+  // that write's update, as in the kernel.
+  int64_t relatime_sec() const { return i_attr_.relatime_sec(); }
   // stat(2) view of the inode (no lock; st_blocks from the pages present).
   struct stat getattr() const;
   unsigned flags() const { return static_cast<unsigned>(i_attr_.mode_flags() >> 32); }

@@ -66,19 +66,20 @@ void grow_size(Inode* inode, uint64_t end) LOCKFS_REQUIRES(inode->i_rwsem) {
 }  // namespace
 
 // relatime: atime moves when it is not newer than mtime/ctime, or a day old. As in
-// atime_needs_update, whether it must move is asked without a lock (of Inode::attr()), so
-// a read of a file whose atime is current takes no i_lock.
+// atime_needs_update, whether it must move is asked without a lock -- of the answer the
+// attributes' last writer worked out (Inode::relatime_sec) and of the coarse clock, since
+// the rule looks at seconds only -- so a read of a file whose atime is current takes no
+// i_lock and reads no fine clock.
 void touch_atime(Inode* inode) {
-  const struct timespec now = current_time();
   // One rule for both looks: with no lock, then again under i_lock.
-  auto keep = [&](const InodeAttr& a) {
-    const int64_t sec = Inode::relatime_sec_of(a);
-    return (a.flags & kFlagNoatime) || (sec != Inode::kAtimeStale && now.tv_sec - sec < 86400);
+  auto keep = [](unsigned flags, int64_t sec, time_t now) {
+    return (flags & kFlagNoatime) || (sec != kAtimeStale && now - sec < 86400);
   };
-  if (keep(inode->attr())) return;
+  if (keep(inode->flags(), inode->relatime_sec(), current_seconds())) return;
+  const struct timespec now = current_time();
   locking::SpinGuard g(inode->i_lock);
   InodeAttr a = inode->attr_locked();
-  if (keep(a)) return;
+  if (keep(a.flags, relatime_sec_of(a), now.tv_sec)) return;
   a.atime = now;
   inode->set_attr_locked(a);
 }
