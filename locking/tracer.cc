@@ -136,6 +136,7 @@ StatBlock* attach_stats(ThreadState& ts) noexcept {
       pick = stat_blocks().back().get();
     }
     pick->in_use = true;
+    arm_thread_exit(ts);  // hands the block back at the thread's exit
     ts.stats = pick;
     return pick;
   } catch (const std::bad_alloc&) {
@@ -195,6 +196,7 @@ Ring* attach_ring(ThreadState& ts) noexcept {
     }
     if (ts.ring != nullptr) ts.ring->in_use = false;
     pick->in_use = true;
+    arm_thread_exit(ts);  // hands the ring back at the thread's exit
     ts.ring = pick;
     return pick;
   } catch (const std::bad_alloc&) {

@@ -29,7 +29,15 @@ namespace lockfs::locking {
 namespace internal {
 
 namespace {
-thread_local ThreadState t_state;
+thread_local constinit ThreadState t_state{};  // constinit: no init call on access
+
+// Registered (as any thread_local with a destructor is, on its first use) by
+// arm_thread_exit_slow, so the thread's exit work runs; t_state itself has none.
+struct ThreadExit {
+  bool armed = false;
+  ~ThreadExit();
+};
+thread_local ThreadExit t_exit;
 
 bool spins(const LockClass* cls) {
   return cls->kind() == LockKind::kSpinLock || cls->kind() == LockKind::kSeqLock;
@@ -207,13 +215,21 @@ void validator_on_release(ThreadState& ts, const LockMap& m, Mode mode) {
 
 ThreadState& thread_state() { return t_state; }
 
-ThreadState::~ThreadState() {
-  if (depth > 0 && validator_on()) {
-    report(ViolationKind::kExitHoldingLocks, &held[depth - 1].h.map,
-           [&] { return "thread exits holding locks: " + format_held_locks(held_of(*this)); });
-  }
-  tracer_thread_exit(*this);
+void arm_thread_exit_slow(ThreadState& ts) noexcept {
+  ts.exit_armed = true;
+  t_exit.armed = true;  // the first use: registers ~ThreadExit for this thread's exit
 }
+
+namespace {
+ThreadExit::~ThreadExit() {
+  ThreadState& ts = t_state;
+  if (ts.depth > 0 && validator_on()) {
+    report(ViolationKind::kExitHoldingLocks, &ts.held[ts.depth - 1].h.map,
+           [&] { return "thread exits holding locks: " + format_held_locks(held_of(ts)); });
+  }
+  tracer_thread_exit(ts);
+}
+}  // namespace
 
 void check_scope_exit(int depth) noexcept {
   ThreadState& ts = t_state;
@@ -299,6 +315,7 @@ void validator_before_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subc
 void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, uint64_t now,
                              const void* site) {
   LOCKFS_CHECK(ts.depth < kMaxHeld, "held-lock stack overflow (lock leak?)");
+  arm_thread_exit(ts);
   const uint64_t prev = ts.depth > 0 ? ts.held[ts.depth - 1].chain_key : 0;
   ts.held[ts.depth++] = HeldEntry{&m, chain_key(prev, graph_node(m.cls, s)),
                                   HeldLock{m, mode, s, current().op, now, site}};

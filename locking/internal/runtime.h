@@ -73,9 +73,11 @@ struct StatBlock;
 // `chain_gen` follows the graph's generation so that reset_validator() empties every cache.
 inline constexpr size_t kChainCacheSize = 256;
 
-// Everything a thread keeps for the validator and the tracer. One thread_local object so
-// that its destructor can run the exit check and then hand the trace ring back, in order.
-// Hooks look it up once per event and pass it down.
+// Everything a thread keeps for the validator and the tracer. Hooks look it up once per
+// event and pass it down. Trivially destructible and constant-initialized, so that reaching
+// the thread's one is a TLS offset and no init call: its exit work (the exit check, then
+// handing the trace ring back, in that order) runs from a guard that arm_thread_exit
+// registers once the thread has something to clean up.
 struct ThreadState {
   HeldEntry held[kMaxHeld];
   int depth = 0;
@@ -86,10 +88,16 @@ struct ThreadState {
   StatBlock* stats = nullptr;  // tracer: this thread's lock_stat counters
   uint32_t tid = 0;
   uint32_t chain_gen = 0;
+  bool exit_armed = false;  // arm_thread_exit has run on this thread
   uint64_t chain_cache[kChainCacheSize] = {};
-  ~ThreadState();
 };
 ThreadState& thread_state();
+// Before the thread first holds a lock or takes a trace ring or a lock_stat block: makes sure
+// its exit reports locks still held and hands the ring and the block back.
+void arm_thread_exit_slow(ThreadState& ts) noexcept;
+inline void arm_thread_exit(ThreadState& ts) noexcept {
+  if (__builtin_expect(!ts.exit_armed, 0)) arm_thread_exit_slow(ts);
+}
 
 // Tracer side of thread exit (tracer.cc): returns the ring and the lock_stat block to their
 // pools, keeping their events and counts.

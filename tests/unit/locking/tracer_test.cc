@@ -350,6 +350,20 @@ TEST_F(TracerTest, AThreadTakesItsRingBeforeItsFirstLockNotWhileHoldingIt)
   wait_until([&] { return internal::tracer_rings_in_use() == before + 1; });  // watchdog bounds it
   lock.unlock();
   t.join();
+  EXPECT_EQ(internal::tracer_rings_in_use(), before);  // handed back at its exit
+}
+
+// A thread whose only events are an op's begin and end (no lock) has a ring too, and hands
+// it back when it exits: the exit work is armed by the ring, not only by a held lock.
+TEST_F(TracerTest, AThreadThatOnlyTracesAnOpHandsItsRingBack) {
+  tracer_enable(1 << 10);
+  const size_t before = internal::tracer_rings_in_use();
+  std::thread t([] { OpScope op("lonely"); });
+  t.join();
+  EXPECT_EQ(internal::tracer_rings_in_use(), before);
+  bool seen = false;
+  for (const TraceEvent& e : trace_snapshot()) seen |= e.op != nullptr && std::string(e.op) == "lonely";
+  EXPECT_TRUE(seen);
 }
 
 TEST_F(TracerTest, LockStatCounts) {
