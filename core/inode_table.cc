@@ -5,6 +5,7 @@
 
 #include "core/inode.h"
 #include "locking/check.h"
+#include "locking/sync_point.h"
 
 namespace lockfs::core {
 
@@ -14,7 +15,8 @@ struct InodeTable::Buckets {
   size_t count() const { return size_t{1} << (64 - shift); }
   // Fibonacci hashing: numbers are handed out in sequence, and whatever pattern of them
   // survives spreads over the buckets.
-  std::atomic<Inode*>& head(Ino ino) const { return heads[(ino * 0x9E3779B97F4A7C15ull) >> shift]; }
+  size_t index(Ino ino) const { return (ino * 0x9E3779B97F4A7C15ull) >> shift; }
+  std::atomic<Inode*>& head(Ino ino) const { return heads[index(ino)]; }
 
   const unsigned shift;
   const std::unique_ptr<std::atomic<Inode*>[]> heads;
@@ -40,8 +42,20 @@ Inode* InodeTable::walk(const Buckets* b, Ino ino) {
 Inode* InodeTable::find(Ino ino) const { return walk(buckets_.load(std::memory_order_relaxed), ino); }
 
 Inode* InodeTable::find_rcu(Ino ino) const {
-  return walk(buckets_.load(std::memory_order_acquire), ino);
+  const Buckets* b = buckets_.load(std::memory_order_acquire);
+  for (Inode* i = b->head(ino).load(std::memory_order_acquire); i != nullptr;
+       i = i->i_hash_next.load(std::memory_order_acquire)) {
+    LOCKFS_SYNC_POINT("itable:rcu_walk");  // standing on `i`: a growth may move it meanwhile
+    if (i->i_ino == ino) return i;
+  }
+  return nullptr;
 }
+
+size_t InodeTable::bucket_of(Ino ino) const {
+  return buckets_.load(std::memory_order_relaxed)->index(ino);
+}
+
+size_t InodeTable::bucket_count() const { return buckets_.load(std::memory_order_relaxed)->count(); }
 
 void InodeTable::insert(Inode* inode) {
   if (size_ >= buckets_.load(std::memory_order_relaxed)->count()) grow();

@@ -36,6 +36,9 @@ class InodeTable {
   void insert(Inode* inode);
   void remove(Inode* inode);
   size_t size() const { return size_; }
+  // The chain `ino` hashes to, of bucket_count() (tests: which inodes share a chain).
+  size_t bucket_of(Ino ino) const;
+  size_t bucket_count() const;
   // Every inode, in no order.
   std::vector<Inode*> all() const;
   // Empties the table and returns what it held as one list linked through i_hash_next

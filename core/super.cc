@@ -137,6 +137,7 @@ Inode* SuperBlock::iget_rcu(Ino ino) const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
 Inode* SuperBlock::iget(Ino ino) {
   if (Inode* inode = iget_rcu(ino)) return inode;
   // Not pinned (or missed while the table grew): the lock decides.
+  LOCKFS_SYNC_POINT("iget:locked");
   locking::SpinGuard g(s_inode_lock);
   Inode* inode = s_itable_.find(ino);
   if (inode == nullptr) return nullptr;
@@ -268,6 +269,16 @@ std::vector<Ino> SuperBlock::all_inos() const {
   for (const Inode* inode : s_itable_.all()) out.push_back(inode->i_ino);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+size_t SuperBlock::inode_hash_bucket(Ino ino) const {
+  locking::SpinGuard g(s_inode_lock);
+  return s_itable_.bucket_of(ino);
+}
+
+size_t SuperBlock::inode_hash_buckets() const {
+  locking::SpinGuard g(s_inode_lock);
+  return s_itable_.bucket_count();
 }
 
 Inode* SuperBlock::find_unlocked_for_check(Ino ino) const {

@@ -89,6 +89,9 @@ class SuperBlock {
   // Lifetime counts of `ino` (tests and the namespace checker): {pins, i_nlookup}, the pins
   // not counting the one the client's lookups share.
   std::pair<uint64_t, uint64_t> counts(Ino ino) const;
+  // Tests: the chain of the inode hash `ino` falls in, and how many chains there are.
+  size_t inode_hash_bucket(Ino ino) const;
+  size_t inode_hash_buckets() const;
   // Every live inode number (the namespace checker).
   std::vector<Ino> all_inos() const;
   // Raw access without pinning: only for the single-threaded namespace checker.

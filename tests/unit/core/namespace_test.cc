@@ -405,6 +405,82 @@ TEST_F(NamespaceTest, AnInodeEvictedUnderAnRcuReaderWaitsForIt) {
   EXPECT_EQ(locking::rcu_pending(), 0u);
 }
 
+// A request walking a chain of the inode hash under RCU, standing on an inode that the
+// table's growth then moves to a chain of the new array: it walks on from there, misses the
+// inode it wanted -- never finds a wrong one, never loops -- and iget finds that one under
+// inode_hash_lock instead. Deterministic: the reader stops on the head of the wanted inode's
+// chain, an inode made after it (inserts go at the head), and the table doubles meanwhile.
+TEST_F(NamespaceTest, AnRcuWalkThatGrowthMovesOnFallsBackToTheLock) {
+  core::SuperBlock& sb = vfs->sb();
+  const core::Ino target = mkfile(kRootIno, "target");
+  ASSERT_TRUE(vfs->lookup(kRootIno, "target").ok());  // pinned: iget tries RCU first
+  core::Ino ahead = 0;
+  for (int i = 0; ahead == 0 && i < 40; ++i) {
+    const core::Ino ino = mkfile(kRootIno, "same-chain-" + std::to_string(i));
+    if (sb.inode_hash_bucket(ino) == sb.inode_hash_bucket(target)) ahead = ino;
+  }
+  ASSERT_NE(ahead, 0u) << "no later inode shares the target's chain";
+  std::atomic<int> locked_finds{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool standing = false, go = false;
+  std::thread::id reader_id;
+  locking::sync_point_set("iget:locked", [&] {
+    std::lock_guard lk(mu);
+    if (std::this_thread::get_id() == reader_id) locked_finds++;
+  });
+  // Undisturbed, the pinned target is found under RCU alone.
+  {
+    std::lock_guard lk(mu);
+    reader_id = std::this_thread::get_id();
+  }
+  ASSERT_TRUE(vfs->getattr(target).ok());
+  ASSERT_EQ(locked_finds.load(), 0);
+  locking::sync_point_set("itable:rcu_walk", [&] {
+    std::unique_lock lk(mu);
+    if (std::this_thread::get_id() != reader_id || standing) return;
+    standing = true;  // on the chain's head: `ahead`
+    cv.notify_all();
+    cv.wait_for(lk, std::chrono::seconds(10), [&] { return go; });
+  });
+  Result<struct stat> got = err(-1);
+  std::thread reader([&] {
+    {
+      std::lock_guard lk(mu);
+      reader_id = std::this_thread::get_id();
+    }
+    got = vfs->getattr(target);
+  });
+  auto release = [&] {
+    {
+      std::lock_guard lk(mu);
+      go = true;
+    }
+    cv.notify_all();
+    if (reader.joinable()) reader.join();
+    locking::sync_point_clear_all();
+  };
+  bool reached;
+  {
+    std::unique_lock lk(mu);
+    reached = cv.wait_for(lk, std::chrono::seconds(10), [&] { return standing; });
+  }
+  if (!reached) {
+    release();
+    FAIL() << "getattr never walked the target's chain under RCU";
+  }
+  const size_t buckets = sb.inode_hash_buckets();
+  for (int i = 0; sb.inode_hash_buckets() == buckets; ++i) {
+    ASSERT_LT(i, 1000) << "the inode table never grew";
+    mkfile(kRootIno, "grow-" + std::to_string(i));
+  }
+  release();
+  ASSERT_TRUE(got.ok()) << got.error();
+  EXPECT_EQ(got->st_ino, target);
+  EXPECT_EQ(locked_finds.load(), 1);  // the RCU walk missed it: `ahead` had moved on
+  vfs->forget(target, 1);
+}
+
 // iget without the lock against eviction and table growth on another thread: requests by
 // number on inodes being created, unlinked and evicted (some already gone, some never
 // pinned) answer the inode or ENOENT, and one on an inode the client holds always finds it
