@@ -81,6 +81,58 @@ void Daemon::shutdown() {
   for (Request* r = head_; r; r = r->next) r->task().send_fatal_signal();
 }
 
+bool Daemon::start_lock_waiter(std::function<void()> wait) noexcept {
+  std::list<LockWaiter> finished;
+  try {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto it = lock_waiters_.begin(); it != lock_waiters_.end();) {
+      auto next = std::next(it);
+      if (it->done) finished.splice(finished.end(), lock_waiters_, it);
+      it = next;
+    }
+    LockWaiter& w = lock_waiters_.emplace_back();
+    try {
+      w.thread = std::thread([this, &w, wait = std::move(wait)] {
+        wait();
+        std::lock_guard<std::mutex> g2(mu_);
+        w.done = true;
+        cv_.notify_all();
+      });
+    } catch (...) {
+      lock_waiters_.pop_back();
+      throw;
+    }
+  } catch (...) {  // std::system_error (no thread) or std::bad_alloc
+    for (LockWaiter& w : finished) w.thread.join();
+    return false;
+  }
+  // Outside mu_: each has finished its wait and at most still leaves the thread.
+  for (LockWaiter& w : finished) w.thread.join();
+  return true;
+}
+
+void Daemon::join_lock_waiters() {
+  std::list<LockWaiter> all;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] {
+      for (const LockWaiter& w : lock_waiters_) {
+        if (!w.done) return false;
+      }
+      return true;
+    });
+    all.swap(lock_waiters_);
+  }
+  for (LockWaiter& w : all) w.thread.join();
+}
+
+size_t Daemon::lock_waiters() const {
+  std::lock_guard<std::mutex> g(mu_);
+  size_t n = 0;
+  for (const LockWaiter& w : lock_waiters_) n += w.done ? 0 : 1;
+  return n;
+}
+
 Daemon& daemon_of(fuse_req_t req) { return *static_cast<Daemon*>(fuse_req_userdata(req)); }
 
 }  // namespace lockfs::fs

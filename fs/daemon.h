@@ -5,9 +5,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/vfs.h"
@@ -62,6 +65,16 @@ class Daemon {
   void shutdown();
   bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
 
+  // Runs `wait` -- a request that must sleep for a file lock -- on a thread of its own, so
+  // that sleeping lock requests never hold libfuse's workers (at most max_threads of them):
+  // with every worker asleep, the unlock they wait for would never be read, and the mount
+  // would hang. false (nothing started) when no thread can be had. Threads that finished
+  // are joined here, the rest by join_lock_waiters().
+  bool start_lock_waiter(std::function<void()> wait) noexcept;
+  // After shutdown(): waits for every lock waiter's thread (their waits were killed).
+  void join_lock_waiters();
+  size_t lock_waiters() const;
+
   struct fuse_session* session = nullptr;  // set once by main before the loop runs
 
  private:
@@ -72,6 +85,11 @@ class Daemon {
   Request* head_ = nullptr;  // intrusive list of in-flight requests (no allocation)
   uint64_t next_seq_ = 1;    // registration order, under mu_
   std::atomic<bool> shutting_down_{false};
+  struct LockWaiter {
+    std::thread thread;
+    bool done = false;  // mu_; its request has been answered and left the registry
+  };
+  std::list<LockWaiter> lock_waiters_;  // mu_
 };
 
 // The daemon a request belongs to (fuse_req_userdata).

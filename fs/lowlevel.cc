@@ -4,6 +4,7 @@
 #include "fs/lowlevel.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 
 #include <exception>
 #include <new>
@@ -19,7 +20,9 @@
 namespace lockfs::fs {
 namespace {
 
-enum Flags : unsigned { kPlain = 0, kInterruptible = 1, kNoReply = 2 };
+// kContinued: the rest of a request begun on another thread (see wait_for_lock): counted
+// and offered to fault injection once, at its start.
+enum Flags : unsigned { kPlain = 0, kInterruptible = 1, kNoReply = 2, kContinued = 4 };
 
 // Runs `fn` (which ends with exactly one reply) for the request. The Request is destroyed
 // before an exception reply, so interrupt delivery is already unregistered by then.
@@ -28,9 +31,10 @@ void serve(fuse_req_t req, OpStat& stat, unsigned flags, uint64_t ino, Fn&& fn) 
   int e = 0;
   try {
     // Any op may sleep in an injected delay, so rules make every request interruptible.
-    Request r(req, stat, (flags & kInterruptible) != 0 || locking::inject::enabled());
+    Request r(req, stat, (flags & kInterruptible) != 0 || locking::inject::enabled(),
+              (flags & kContinued) == 0);
     // Fault injection (lockfs-ctl inject): a delay or a failure before the op takes a lock.
-    if (int rc = locking::inject::on_op_begin(stat.name, ino); rc < 0) {
+    if (int rc = (flags & kContinued) ? 0 : locking::inject::on_op_begin(stat.name, ino); rc < 0) {
       if (flags & kNoReply) reply_none(r);
       else reply_err(r, rc);
       return;
@@ -231,12 +235,46 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void ll_getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock) noexcept {
   LOCKFS_SERVE("getlk", kPlain, ino, { reply(r, ops::getlk(r, ino, fi, lock)); });
 }
+// A lock request that may sleep (F_SETLKW; flock without LOCK_NB) is first tried without
+// sleeping, on the worker. One that has to wait goes on on a thread of its own
+// (Daemon::start_lock_waiter), which then replies: every client task can have a lock request
+// asleep, and were they asleep on libfuse's workers (max_threads), none would be left to
+// read the unlock that wakes them. `fi` and `lock` are libfuse's for this call only: the
+// waiter gets copies. With no thread to be had, the worker waits, as it did.
+template <typename Try, typename Wait>
+void serve_lock(fuse_req_t req, OpStat& stat, uint64_t ino, bool may_sleep, Try try_now,
+                Wait wait) noexcept {
+  bool must_wait = false;
+  serve(req, stat, kInterruptible, ino, [&](Request& r) {
+    Result<void> res = try_now(r);
+    if (may_sleep && !res.ok() && res.error() == -EAGAIN) {
+      must_wait = true;  // no reply yet: the waiter sends it
+      return;
+    }
+    reply(r, std::move(res));
+  });
+  if (!must_wait) return;
+  auto rest = [req, &stat, ino, wait]() mutable noexcept {
+    serve(req, stat, kInterruptible | kContinued, ino, [&](Request& r) { reply(r, wait(r)); });
+  };
+  if (!daemon_of(req).start_lock_waiter(rest)) rest();
+}
+
 void ll_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock,
               int sleep) noexcept {
-  LOCKFS_SERVE("setlk", kInterruptible, ino, { reply(r, ops::setlk(r, ino, fi, lock, sleep)); });
+  static OpStat stat{"setlk"};
+  serve_lock(
+      req, stat, ino, sleep != 0, [&](Request& r) { return ops::setlk(r, ino, fi, lock, 0); },
+      [ino, file = *fi, lk = *lock](Request& r) mutable {
+        return ops::setlk(r, ino, &file, &lk, 1);
+      });
 }
 void ll_flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) noexcept {
-  LOCKFS_SERVE("flock", kInterruptible, ino, { reply(r, ops::flock(r, ino, fi, op)); });
+  static OpStat stat{"flock"};
+  serve_lock(
+      req, stat, ino, (op & LOCK_NB) == 0,
+      [&](Request& r) { return ops::flock(r, ino, fi, op | LOCK_NB); },
+      [ino, file = *fi, op](Request& r) mutable { return ops::flock(r, ino, &file, op); });
 }
 void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                   fuse_file_info* fi) noexcept {

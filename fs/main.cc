@@ -74,7 +74,13 @@ int serve(fs::Daemon& d, fuse_args* args, const std::string& canonical) {
         rc = fuse_session_loop_mt(se, cfg);
         fuse_loop_cfg_destroy(cfg);
       }
+      // Requests still in flight wait in core: lock waiters on threads of their own (the
+      // workers are joined already), or killable waits the control thread found first.
+      if (!d.shutting_down() && d.inflight() > 0) {
+        fs::fs_log()->info("session ended: killing waits of {} in-flight requests", d.inflight());
+      }
       d.shutdown();
+      d.join_lock_waiters();  // killed by shutdown(): each answers its request and ends
       ctl.stop();
       // rc > 0: stopped by SIGINT/SIGTERM/SIGHUP, a requested clean stop.
       ret = rc < 0 ? 1 : 0;

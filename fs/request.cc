@@ -31,7 +31,7 @@ locking::Task& load_groups(locking::Task& task, fuse_req_t req) {
 
 }  // namespace
 
-Request::Request(fuse_req_t req, OpStat& stat, bool interruptible)
+Request::Request(fuse_req_t req, OpStat& stat, bool interruptible, bool counted)
     : req_(req),
       daemon_(daemon_of(req)),
       stat_(stat),
@@ -40,9 +40,10 @@ Request::Request(fuse_req_t req, OpStat& stat, bool interruptible)
       task_scope_(load_groups(task_, req)),
       op_scope_(stat.name),
       interruptible_(interruptible) {
-  stat_.calls.fetch_add(1, std::memory_order_relaxed);
+  if (counted) stat_.calls.fetch_add(1, std::memory_order_relaxed);
   daemon_.add_inflight(this);
-  // May call on_interrupt at once when the kernel already interrupted this request.
+  // May call on_interrupt at once when the kernel already interrupted this request (also
+  // when that came while an earlier Request of it was registered: libfuse remembers).
   if (interruptible_) fuse_req_interrupt_func(req_, &Request::on_interrupt, this);
 }
 

@@ -16,7 +16,9 @@ namespace lockfs::fs {
 class Request {
  public:
   // interruptible: the op may wait (killable locks, F_SETLKW); registers for FUSE_INTERRUPT.
-  Request(fuse_req_t req, OpStat& stat, bool interruptible);
+  // counted: false for the second half of a request that went on on another thread (a lock
+  // waiter): the kernel sent one request, and `stat` counts it once.
+  Request(fuse_req_t req, OpStat& stat, bool interruptible, bool counted = true);
   ~Request();
   Request(const Request&) = delete;
   Request& operator=(const Request&) = delete;

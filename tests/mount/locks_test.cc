@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "tests/mount/mount_fixture.h"
 
@@ -99,6 +100,68 @@ TEST_F(Locks, FlockExcludesOtherOpenFiles) {
   int c = open(path("f").c_str(), O_RDONLY);
   EXPECT_EQ(flock(c, LOCK_EX | LOCK_NB), 0);
   close(c);
+}
+
+// Sleeping lock requests never take every worker thread: with libfuse's workers capped at
+// two, six processes sleep in F_SETLKW and six in flock(LOCK_EX) on locks this process
+// holds, and meanwhile the mount still answers (stat, a new file), the unlocks get through
+// and every sleeper is granted its lock. Were the sleepers on libfuse's workers, the third
+// would find none free and the mount would hang until the watchdog fires.
+class FewWorkers : public MountTest {
+ protected:
+  std::string extra_options() override { return "max_threads=2"; }
+};
+
+TEST_F(FewWorkers, SleepingLockRequestsLeaveTheMountServing) {
+  constexpr int kSleepers = 6;
+  ASSERT_TRUE(write_file(path("rec"), "r"));
+  ASSERT_TRUE(write_file(path("fl"), "f"));
+  const int rec = open(path("rec").c_str(), O_RDWR);
+  const int fl = open(path("fl").c_str(), O_RDONLY);
+  ASSERT_GE(rec, 0);
+  ASSERT_GE(fl, 0);
+  struct flock all = wrlock(0, 0);
+  ASSERT_EQ(fcntl(rec, F_SETLK, &all), 0);
+  ASSERT_EQ(flock(fl, LOCK_EX), 0);
+  std::vector<pid_t> sleepers;
+  for (int i = 0; i < 2 * kSleepers; ++i) {
+    const bool record = i < kSleepers;
+    pid_t pid = fork();
+    if (pid == 0) {
+      int fd = open(path(record ? "rec" : "fl").c_str(), record ? O_RDWR : O_RDONLY);
+      if (fd < 0) _exit(2);
+      struct flock lk = wrlock(0, 0);
+      const int rc = record ? fcntl(fd, F_SETLKW, &lk) : flock(fd, LOCK_EX);
+      _exit(rc == 0 ? 0 : 10 + errno % 100);  // granted: 0
+    }
+    ASSERT_GT(pid, 0);
+    sleepers.push_back(pid);
+  }
+  for (int i = 0; i < 2 * kSleepers; ++i) {
+    ASSERT_TRUE(wait_inflight(i < kSleepers ? "setlk" : "flock", sleepers[i])) << i;
+  }
+  // All twelve asleep in lockfs, and the mount still serves.
+  struct stat st;
+  EXPECT_EQ(stat(path("rec").c_str(), &st), 0);
+  EXPECT_TRUE(write_file(path("meanwhile"), "still serving"));
+  EXPECT_EQ(read_file(path("meanwhile")), "still serving");
+  all.l_type = F_UNLCK;
+  ASSERT_EQ(fcntl(rec, F_SETLK, &all), 0);
+  ASSERT_EQ(flock(fl, LOCK_UN), 0);
+  for (pid_t pid : sleepers) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "pid " << pid;
+  }
+  close(rec);
+  close(fl);
+  bool drained = false;  // the sleepers' unlock-on-exit requests may still be in flight
+  for (int i = 0; i < 1000 && !drained; ++i, usleep(10000)) {
+    drained = ctl("stats").out.find("inflight_requests: 0\n") != std::string::npos;
+  }
+  EXPECT_TRUE(drained) << ctl("stats").out;
+  EXPECT_EQ(ctl("violations").status, 0) << ctl("violations").out;
 }
 
 TEST_F(Locks, ChattrFlagsThroughIoctl) {
