@@ -7,6 +7,7 @@
 
 #include "core/contract_scope.h"
 #include "core/inode.h"
+#include "core/mm/on_exit.h"
 #include "core/super.h"
 #include "core/vfs.h"
 #include "locking/task.h"
@@ -80,24 +81,6 @@ class RwsemHold {
  private:
   locking::RwSemaphore* s_ = nullptr;
   locking::Mode m_ = locking::Mode::kShared;
-};
-
-// Runs `fn` when the scope ends unless dismissed: the undo of a step an exception may cut
-// short.
-template <typename Fn>
-class OnExit {
- public:
-  explicit OnExit(Fn fn) : fn_(std::move(fn)) {}
-  ~OnExit() {
-    if (armed_) fn_();
-  }
-  OnExit(const OnExit&) = delete;
-  OnExit& operator=(const OnExit&) = delete;
-  void dismiss() { armed_ = false; }
-
- private:
-  Fn fn_;
-  bool armed_ = true;
 };
 
 // notify_change: setattr_prepare's permission checks, then ->setattr with i_rwsem exclusive
