@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <sstream>
+#include <utility>
 
 #include "locking/check.h"
 #include "locking/sync_point.h"
@@ -252,9 +253,35 @@ Result<uint64_t> Mm::get_unmapped_area(uint64_t len) const {
   return err(-ENOMEM);
 }
 
-void Mm::tree_insert(VmArea* vma) {
+namespace {
+// A node of container C holding the element made from args, not in any container.
+template <typename C, typename... Args>
+typename C::node_type make_node(Args&&... args) {
+  C c;
+  c.emplace(std::forward<Args>(args)...);
+  return c.extract(c.begin());
+}
+}  // namespace
+
+Mm::LinkNodes Mm::make_link_nodes(const Piece& p) {
+  LinkNodes n;
+  n.tree = make_node<std::map<uint64_t, VmArea*>>(p.start, nullptr);
+  if (!p.obj) return n;
+  if (p.flags & kVmPageCache) {
+    n.storage_obj = make_node<decltype(storage_)>(p.obj, std::map<uint64_t, VmArea*>());
+    n.storage_page = make_node<std::map<uint64_t, VmArea*>>(p.pgoff, nullptr);
+  } else {
+    n.i_mmap_obj = make_node<decltype(i_mmap_)>(p.obj, std::set<VmArea*>());
+    n.i_mmap_vma = make_node<std::set<VmArea*>>(nullptr);
+  }
+  return n;
+}
+
+void Mm::tree_insert(VmArea* vma, LinkNodes& nodes) {
+  nodes.tree.key() = vma->vm_start;
+  nodes.tree.mapped() = vma;
   locking::SpinGuard g(tree_lock_);
-  auto [it, inserted] = tree_.emplace(vma->vm_start, vma);
+  const bool inserted = tree_.insert(std::move(nodes.tree)).inserted;
   LOCKFS_CHECK(inserted, "VMA tree: overlapping insert");
   vma->detached = false;
   vma->vm_lock.set_object(vma->vm_start, vma->vm_end);
@@ -268,15 +295,22 @@ void Mm::tree_erase(VmArea* vma) {
   vma->detached = true;
 }
 
-void Mm::link_file(VmArea* vma) {
+void Mm::link_file(VmArea* vma, LinkNodes& nodes) {
   if (!vma->vm_file) return;
   if (vma->vm_flags & kVmPageCache) {
-    auto& idx = storage_[vma->vm_file];
-    LOCKFS_CHECK(idx.emplace(vma->vm_pgoff, vma).second, "storage windows overlap");
+    auto it = storage_.find(vma->vm_file);
+    if (it == storage_.end()) it = storage_.insert(std::move(nodes.storage_obj)).position;
+    nodes.storage_page.key() = vma->vm_pgoff;
+    nodes.storage_page.mapped() = vma;
+    LOCKFS_CHECK(it->second.insert(std::move(nodes.storage_page)).inserted,
+                 "storage windows overlap");
     return;
   }
   locking::WriteGuard g(i_mmap_lock_);
-  i_mmap_[vma->vm_file].insert(vma);
+  auto it = i_mmap_.find(vma->vm_file);
+  if (it == i_mmap_.end()) it = i_mmap_.insert(std::move(nodes.i_mmap_obj)).position;
+  nodes.i_mmap_vma.value() = vma;
+  it->second.insert(std::move(nodes.i_mmap_vma));
 }
 
 void Mm::unlink_file(VmArea* vma) {

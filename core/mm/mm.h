@@ -203,11 +203,25 @@ class Mm {
   std::vector<VmArea*> overlapping(uint64_t start, uint64_t end) const
       LOCKFS_REQUIRES_SHARED(mmap_lock);
 
+  // The container nodes linking one VMA needs (tree_, and storage_ or i_mmap_ with an entry
+  // for its object in case it has none by then), allocated by rewrite before it changes
+  // anything, so that its commit allocates nothing and so cannot fail half way.
+  struct LinkNodes {
+    std::map<uint64_t, VmArea*>::node_type tree;
+    std::map<const VmObject*, std::map<uint64_t, VmArea*>>::node_type storage_obj;
+    std::map<uint64_t, VmArea*>::node_type storage_page;
+    std::map<const VmObject*, std::set<VmArea*>>::node_type i_mmap_obj;
+    std::set<VmArea*>::node_type i_mmap_vma;
+  };
+  // The nodes a VMA of piece p needs. May throw std::bad_alloc.
+  static LinkNodes make_link_nodes(const Piece& p);
+
   // Tree edits (mmap_lock write + VMA write locks held): insert/erase under tree_lock_ so that
-  // lock_vma_under_rcu can look up concurrently.
-  void tree_insert(VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
+  // lock_vma_under_rcu can look up concurrently. Inserting and linking use `nodes`
+  // (make_link_nodes): they allocate nothing.
+  void tree_insert(VmArea* vma, LinkNodes& nodes) LOCKFS_REQUIRES(mmap_lock);
   void tree_erase(VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
-  void link_file(VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
+  void link_file(VmArea* vma, LinkNodes& nodes) LOCKFS_REQUIRES(mmap_lock);
   void unlink_file(VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
   // Memory: map [start, end) of vma's backing at its pgoff (populate), or give it back to the
   // reservation. map_memory may fail (-ENOMEM); reserve_memory may not.

@@ -3,7 +3,6 @@
 // memory) before the first change, so that -EINTR and -ENOMEM leave the tree as it was — the
 // reviewer's point in the 000 seed: the error is the real one and nothing is half-done.
 #include <algorithm>
-#include <functional>
 #include <memory>
 #include <new>
 #include <set>
@@ -75,6 +74,12 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
     fresh[i].reset(new (std::nothrow) VmArea(p.start, p.end, p.pgoff, p.flags, p.obj, vma_class()));
     if (!fresh[i]) return err(-ENOMEM);
   }
+  // The commit links VMAs into the tree and the file indexes: their nodes are allocated now
+  // too, for every piece that will be (re)inserted, so that the commit cannot throw.
+  std::vector<LinkNodes> nodes(final.size());
+  for (size_t i = 0; i < final.size(); ++i) {
+    if (!use[i] || !same_state(use[i], final[i])) nodes[i] = make_link_nodes(final[i]);
+  }
   // Write-lock (killable) every existing VMA that changes or goes away, then the new ones.
   for (VmArea* w : window) {
     bool changes = true;
@@ -103,6 +108,18 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
   }
   std::sort(cuts.begin(), cuts.end());
   cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  // What the memory loop below did, to take back if a later segment fails: records with
+  // room reserved for each segment, so that recording one never allocates after the memory
+  // changed (a throw there would leave it changed and the tree not).
+  struct Undo {
+    uint64_t start, end;
+    bool reprotect;  // else the segment was newly mapped: give it back to the reservation
+    Piece before;    // reprotect: the VMA's old state
+  };
+  std::vector<Undo> undo;
+  undo.reserve(cuts.size());
+  std::vector<std::pair<uint64_t, uint64_t>> give_back;  // after the commit
+  give_back.reserve(cuts.size());
   auto old_at = [&](uint64_t a) -> VmArea* {
     for (VmArea* w : window)
       if (w->vm_start <= a && a < w->vm_end) return w;
@@ -113,8 +130,6 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
       if (p.start <= a && a < p.end) return &p;
     return nullptr;
   };
-  std::vector<std::function<void()>> undo;
-  std::vector<std::pair<uint64_t, uint64_t>> give_back;  // after the commit
   for (size_t k = 0; k + 1 < cuts.size(); ++k) {
     const uint64_t a = cuts[k], b = cuts[k + 1];
     VmArea* o = old_at(a);
@@ -122,22 +137,25 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
     Result<void> r;
     if (!o && n && (n->flags & kVmPopulate)) {
       r = map_memory(*n, a, b);
-      if (r) undo.push_back([this, a, b] { reserve_memory(a, b); });
+      if (r) undo.push_back(Undo{a, b, false, *n});
     } else if (o && !n) {
       give_back.emplace_back(a, b);
     } else if (o && n && o->vm_flags != n->flags) {
       if (n->flags & kVmPopulate) {
         r = protect_memory(*n, a, b);
-        if (r) {
-          const Piece before = piece_of(o);
-          undo.push_back([this, before, a, b] { (void)protect_memory(before, a, b); });
-        }
+        if (r) undo.push_back(Undo{a, b, true, piece_of(o)});
       } else {
         give_back.emplace_back(a, b);  // zap faulted-in pages; they fault in with new prot
       }
     }
     if (!r) {
-      for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
+      for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+        if (it->reprotect) {
+          (void)protect_memory(it->before, it->start, it->end);
+        } else {
+          reserve_memory(it->start, it->end);
+        }
+      }
       return err(r.error());
     }
   }
@@ -165,8 +183,8 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
     } else {
       v = fresh[i].release();
     }
-    tree_insert(v);
-    link_file(v);
+    tree_insert(v, nodes[i]);
+    link_file(v, nodes[i]);
     if (!use[i] && is_split[i] && v->vm_ops) v->vm_ops->open(*v);  // __split_vma's ->open
   }
   for (VmArea* w : window) {
