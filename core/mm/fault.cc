@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/mm/mm.h"
+#include "core/mm/on_exit.h"
 #include "locking/check.h"
 
 namespace lockfs::core {
@@ -17,6 +18,7 @@ Result<uint64_t> Mm::mmap_file(VmObject& obj, uint64_t pgoff, uint64_t len, uint
   if (len == 0) return err(-EINVAL);
   len = (len + kVmPageSize - 1) & ~(kVmPageSize - 1);
   if (int rc = mmap_write_lock_killable(); rc != 0) return err(rc);
+  MmapWriteSection section(*this);  // mmap_region allocates: it may throw
   Result<uint64_t> out = err(-ENOMEM);
   if (auto a = get_unmapped_area(len)) {
     const uint32_t flags = (prot & (kVmRead | kVmWrite)) | kVmShared;
@@ -24,26 +26,22 @@ Result<uint64_t> Mm::mmap_file(VmObject& obj, uint64_t pgoff, uint64_t len, uint
     if (v) next_fit_ = *a + len;
     out = v ? Result<uint64_t>(*a) : Result<uint64_t>(err(v.error()));
   }
-  mmap_write_unlock();
   return out;
 }
 
 Result<void> Mm::munmap(uint64_t addr, uint64_t len) {
   if (int rc = mmap_write_lock_killable(); rc != 0) return err(rc);
-  Result<void> r = do_munmap(addr, len);
-  mmap_write_unlock();
-  return r;
+  MmapWriteSection section(*this);  // a split allocates: it may throw
+  return do_munmap(addr, len);
 }
 
 Result<void> Mm::mprotect(uint64_t addr, uint64_t len, uint32_t prot) {
   if (int rc = mmap_write_lock_killable(); rc != 0) return err(rc);
-  Result<void> r = err(-ENOMEM);
-  if (VmArea* v = vma_lookup(addr)) {
-    r = mprotect_range(addr, (len + kVmPageSize - 1) & ~(kVmPageSize - 1),
-                       (v->vm_flags & ~(kVmRead | kVmWrite)) | (prot & (kVmRead | kVmWrite)));
-  }
-  mmap_write_unlock();
-  return r;
+  MmapWriteSection section(*this);  // a split allocates: it may throw
+  VmArea* v = vma_lookup(addr);
+  if (!v) return err(-ENOMEM);
+  return mprotect_range(addr, (len + kVmPageSize - 1) & ~(kVmPageSize - 1),
+                        (v->vm_flags & ~(kVmRead | kVmWrite)) | (prot & (kVmRead | kVmWrite)));
 }
 
 Result<size_t> Mm::access_read(uint64_t addr, std::span<char> out) {
@@ -95,7 +93,14 @@ Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len,
     VmFaultInfo vmf{vma, page, vma->pgoff_of(page), write, vma_locked};
     VmOperations* ops = vma->vm_ops;
     VmObject* obj = vma->vm_file;
-    VmFault res = ops->fault(vmf);
+    VmFault res;
+    {
+      // ->fault allocates (a folio, its window): std::bad_alloc must not leave the VMA or
+      // mmap_lock read-held. It returns nothing locked or referenced when it throws.
+      OnExit unlock_on_throw(unlock);
+      res = ops->fault(vmf);
+      unlock_on_throw.dismiss();
+    }
     if (res == VmFault::kLocked && write) {
       // do_shared_fault: the folio is unlocked for ->page_mkwrite, which locks it again.
       ops->unlock_page(vmf);

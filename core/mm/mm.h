@@ -262,4 +262,19 @@ class Mm {
   std::map<const VmObject*, std::set<VmArea*>> i_mmap_;
 };
 
+// An mmap_lock write section the caller opened (mmap_write_lock, or mmap_write_lock_killable
+// returning 0), closed by mmap_write_unlock when the scope ends -- std::bad_alloc from a VMA
+// operation included, so that an allocation failing under mmap_lock never leaves it held.
+// Thread safety: a scope object of the thread that holds mmap_lock.
+class LOCKFS_SCOPED_CAPABILITY MmapWriteSection {
+ public:
+  explicit MmapWriteSection(Mm& mm) LOCKFS_REQUIRES(mm.mmap_lock) : mm_(mm) {}
+  ~MmapWriteSection() LOCKFS_RELEASE() { mm_.mmap_write_unlock(); }
+  MmapWriteSection(const MmapWriteSection&) = delete;
+  MmapWriteSection& operator=(const MmapWriteSection&) = delete;
+
+ private:
+  Mm& mm_;
+};
+
 }  // namespace lockfs::core

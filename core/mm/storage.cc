@@ -3,6 +3,8 @@
 // (mmap_region, which merges with neighbours); pages leaving the cache get their windows
 // unmapped (do_munmap: shrink, split or remove).
 #include <algorithm>
+#include <new>
+#include <vector>
 
 #include "core/mm/mm.h"
 #include "locking/check.h"
@@ -28,6 +30,9 @@ class UnkillableScope {
 Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char** addrs) {
   if (init_mm_) return init_mm_->storage_map(obj, first, count, addrs);
   if (int rc = mmap_write_lock_killable(); rc != 0) return err(rc);
+  // vma_expand and mmap_region allocate: a std::bad_alloc leaves the windows mapped so far
+  // (each one whole: rewrite changes all or nothing), which later calls reuse.
+  MmapWriteSection section(*this);
   Result<void> r;
   const uint64_t end = first + count;
   // One search of obj's windows around page pg: the window covering pg (if any), the one
@@ -99,7 +104,6 @@ Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char
       n /= 2;
     }
   }
-  mmap_write_unlock();
   return r;
 }
 
@@ -108,25 +112,33 @@ void Mm::storage_unmap(VmObject& obj, uint64_t first, uint64_t count) {
   if (count == 0) return;
   UnkillableScope unkillable;
   mmap_write_lock();
-  // Collect the address ranges first: do_munmap edits the index we would be walking.
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  if (auto it = storage_.find(&obj); it != storage_.end()) {
-    // count may mean "to the end": clamp the overflow.
-    const uint64_t stop = count > UINT64_MAX - first ? UINT64_MAX : first + count;
-    for (auto& [pg, v] : it->second) {
-      const uint64_t lo = std::max(pg, first);
-      const uint64_t hi = std::min(pg + v->pages(), stop);
-      if (lo < hi) {
-        ranges.emplace_back(v->vm_start + ((lo - pg) << kVmPageShift), (hi - lo) << kVmPageShift);
+  MmapWriteSection section(*this);
+  // Releasing memory must finish (truncate has dropped the folios already and cannot undo
+  // that), so running out of memory here is not an error: a window whose unmap cannot get
+  // the memory it needs (a split's VMA object, the plan, the list below) stays mapped whole.
+  // It is address space only -- the pages were punched -- and storage_map reuses it when
+  // those pages come back; a later truncate, punch or eviction of them unmaps it.
+  try {
+    // Collect the address ranges first: do_munmap edits the index we would be walking.
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    if (auto it = storage_.find(&obj); it != storage_.end()) {
+      // count may mean "to the end": clamp the overflow.
+      const uint64_t stop = count > UINT64_MAX - first ? UINT64_MAX : first + count;
+      for (auto& [pg, v] : it->second) {
+        const uint64_t lo = std::max(pg, first);
+        const uint64_t hi = std::min(pg + v->pages(), stop);
+        if (lo < hi) {
+          ranges.emplace_back(v->vm_start + ((lo - pg) << kVmPageShift), (hi - lo) << kVmPageShift);
+        }
       }
     }
+    for (auto [a, len] : ranges) {
+      Result<void> r = do_munmap(a, len);
+      // Only an allocation failure (new(std::nothrow) of a split's VMA object) gets here.
+      LOCKFS_CHECK(r.ok() || r.error() == -ENOMEM, "storage_unmap: do_munmap failed");
+    }
+  } catch (const std::bad_alloc&) {
   }
-  for (auto [a, len] : ranges) {
-    Result<void> r = do_munmap(a, len);
-    // Only an allocation failure of a split VMA object can get here.
-    LOCKFS_CHECK(r.ok(), "storage_unmap: do_munmap failed");
-  }
-  mmap_write_unlock();
 }
 
 uint64_t Mm::storage_pages_mapped() {
