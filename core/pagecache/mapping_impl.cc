@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/mm/on_exit.h"
 #include "locking/check.h"
 
 namespace lockfs::core {
@@ -137,8 +138,15 @@ FolioRef AddressSpace::Impl::add_locked(uint64_t index, char* mem,
   f->get();  // the index's reference
   Folio* there;
   {
+    // An index node allocation may throw: the folio was never visible, so it just goes.
+    // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: its lock was set unpublished, never reported taken.
+    OnExit never_added([&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+      f->flags.clear_locked_unpublished();
+      delete f;
+    });
     locking::SpinGuard g(i_pages);
     there = pages.insert_if_absent(index, f);
+    never_added.dismiss();
     if (there) there->get();
   }
   if (there) {
@@ -158,19 +166,35 @@ size_t AddressSpace::Impl::add_new_batch(uint64_t first, size_t n, char* const* 
   LOCKFS_CHECK(n <= kReadBatch, "store batch too large");
   Folio* fresh[kReadBatch];
   size_t made = 0;
+  size_t added = 0;
+  // Folios not in the index were never visible to anyone: freed here, also when a folio or
+  // an index node allocation throws. LOCKFS_NO_THREAD_SAFETY_ANALYSIS: their locks were set
+  // unpublished, never reported taken.
+  OnExit free_unused([&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    for (size_t i = added; i < made; ++i) {
+      fresh[i]->flags.clear_locked_unpublished();
+      delete fresh[i];
+    }
+  });
   for (; made < n && mems[made]; ++made) {
     fresh[made] = new Folio(as.ino_, first + made, mems[made]);
     fresh[made]->flags.set_locked_unpublished();
     fresh[made]->get();  // the index's reference
   }
-  size_t added = 0;
   {
     locking::SpinGuard g(i_pages);
+    // All or none: the ones inserted before a node allocation throws are locked and not
+    // published, so nobody could ever unlock them; they come out again (erase allocates
+    // nothing) and are freed with the rest. LOCKFS_NO_THREAD_SAFETY_ANALYSIS: the lambda runs
+    // in this scope, under i_pages (g outlives it).
+    OnExit take_out([&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+      while (added > 0) {
+        --added;
+        pages.erase(first + added);
+      }
+    });
     while (added < made && !pages.insert_if_absent(first + added, fresh[added])) ++added;
-  }
-  for (size_t i = added; i < made; ++i) {  // never visible to anyone
-    fresh[i]->flags.clear_locked_unpublished();
-    delete fresh[i];
+    take_out.dismiss();
   }
   for (size_t i = 0; i < added; ++i) out[i] = FolioRef::adopt(fresh[i]);
   nr.fetch_add(added, std::memory_order_relaxed);
