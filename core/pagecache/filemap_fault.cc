@@ -3,6 +3,7 @@
 // (invalidate_lock shared, folio locked and dirtied), and open/close bookkeeping.
 #include <cstring>
 
+#include "core/mm/on_exit.h"
 #include "core/pagecache/mapping_impl.h"
 #include "locking/check.h"
 #include "locking/sync_point.h"
@@ -46,46 +47,39 @@ VmFault FileVmOps::fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   // Bringing a folio in (or finding it) is done under invalidate_lock shared, so a punch or
   // truncate (exclusive) cannot drop it between the lookup and our lock.
   if (m_.as.invalidate_lock.down_read_killable() != 0) return VmFault::kKilled;
+  // Released on every path out, std::bad_alloc from the allocations below included.
+  // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: the lambda runs in this function, which holds the lock.
+  OnExit invalidate_unlock([&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+    m_.as.invalidate_lock.up_read();
+  });
   // Again under the lock: a truncate that finished while we waited set the size first, and
   // a page must not be allocated past it (it would outlive the truncate).
   if (vmf.pgoff * kPageSize >= m_.fault_size.load(std::memory_order_acquire)) {
-    m_.as.invalidate_lock.up_read();
     return VmFault::kSigbus;
   }
   FolioRef f = m_.find(vmf.pgoff);
   if (!f) {
     // A hole inside i_size: shmem_fault allocates a page for it.
-    if (!m_.budget().charge(1)) {
-      m_.as.invalidate_lock.up_read();
-      return VmFault::kOom;
-    }
+    if (!m_.budget().charge(1)) return VmFault::kOom;
+    // Given back unless a new folio uses the page (storage_map and add_locked may throw).
+    OnExit uncharge([&] { m_.budget().uncharge(1); });
     char* mem = nullptr;
     Result<void> r = m_.ensure_memfd();
     if (r) r = m_.mm().storage_map(m_.obj, vmf.pgoff, 1, &mem);
-    if (!r) {
-      m_.budget().uncharge(1);
-      m_.as.invalidate_lock.up_read();
-      return r.error() == -EINTR ? VmFault::kKilled : VmFault::kOom;
-    }
+    if (!r) return r.error() == -EINTR ? VmFault::kKilled : VmFault::kOom;
     bool created = false;
     f = m_.add_locked(vmf.pgoff, mem, &created);
     if (created) {
+      uncharge.dismiss();
       m_.read_folio(*f);  // fills it and unlocks, as filemap_read_folio
-    } else {
-      m_.budget().uncharge(1);
     }
   }
-  if (f->flags.lock_killable() != 0) {
-    m_.as.invalidate_lock.up_read();
-    return VmFault::kKilled;
-  }
+  if (f->flags.lock_killable() != 0) return VmFault::kKilled;
   if (!f->flags.uptodate()) {
     m_.read_folio(*f);
-    if (f->flags.lock_killable() != 0) {
-      m_.as.invalidate_lock.up_read();
-      return VmFault::kKilled;
-    }
+    if (f->flags.lock_killable() != 0) return VmFault::kKilled;
   }
+  invalidate_unlock.dismiss();
   m_.as.invalidate_lock.up_read();
   // Recheck under the folio lock: truncated out, or i_size moved below it.
   if (!f->mapped.load(std::memory_order_acquire)) {
