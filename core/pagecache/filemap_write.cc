@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <optional>
 #include <utility>
 
@@ -12,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/mm/on_exit.h"
 #include "core/pagecache/address_space.h"
 #include "core/pagecache/mapping_impl.h"
 #include "locking/check.h"
@@ -125,7 +127,13 @@ static Result<size_t> overwrite(AddressSpace::Impl& m, uint64_t pos, std::span<c
     Result<FolioRef> f =
         m.lock_found(std::move(found[index - first]), off, n, kind == StoreKind::kWriteIter);
     if (!f && f.error() == -ENOENT) {
-      Result<size_t> rest = store_pages(m, pos + done, data.subspan(done), kind, false);
+      Result<size_t> rest = err(-ENOMEM);
+      try {
+        rest = store_pages(m, pos + done, data.subspan(done), kind, false);
+      } catch (const std::bad_alloc&) {
+        if (done == 0) throw;
+        return done;  // as store_pages: bytes stored are reported, never dropped
+      }
       if (rest) return done + *rest;
       return done > 0 ? Result<size_t>(done) : rest;
     }
@@ -169,15 +177,17 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
   // page the budget cannot cover (a second walk, only when the budget runs out).
   AddressSpace::Impl::AbsentScan absent = m.scan_absent(first, last + 1, UINT64_MAX);
   const uint64_t charged = m.charge_some(absent.count);
+  uint64_t used = 0;
+  // Pages charged but not allocated (a fault allocated them first, we were killed, or an
+  // allocation threw) are given back on every way out.
+  OnExit give_back([&] {
+    if (charged > used) m.budget().uncharge(charged - used);
+  });
   if (charged < absent.count) absent = m.scan_absent(first, last + 1, charged);
   const uint64_t stop = absent.stop;
   if (stop == first) return err(-ENOSPC);
   PageAddrs addrs;
-  if (Result<void> r = addrs.map(m, absent); !r) {
-    m.budget().uncharge(charged);
-    return err(r.error());
-  }
-  uint64_t used = 0;
+  if (Result<void> r = addrs.map(m, absent); !r) return err(r.error());
   size_t done = 0;
   int error = 0;
   // Copies the store's bytes for page `index` into the locked folio f (unless `stored`: they
@@ -197,74 +207,80 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
                               kPageSize - off, end - index * kPageSize - off))};
   };
   uint64_t index = first;
-  while (index < stop) {
-    // A run of absent pages goes in with one i_pages section; nothing in it can wait (no
-    // folio in it is anyone else's), so a kill never leaves part of it unused.
-    char* mems[kBatch];
-    size_t run = 0;
-    while (run < kBatch && index + run < stop && (mems[run] = mem_of(index + run))) ++run;
-    FolioRef fresh[kBatch];
-    const size_t added = run ? m.add_new_batch(index, run, mems, fresh) : 0;
-    if (added > 0) {
-      // The whole pages of the run go into the memfd with one pwrite(2) while every folio of
-      // the run is locked: shmem fills fresh pages without zeroing them first and without
-      // the fault a store through the windows would take (together a third of a sequential
-      // write's cost), and one call instead of one per page. The windows see the same pages.
-      // A partial first or last page is copied through its window. The folios are unlocked
-      // last first, so that the validator's and the tracer's held stacks pop from the top: a
-      // release from the bottom of 32 held locks moves every entry above it.
-      for (size_t i = 0; i < added; ++i) {
-        const auto [off, n] = span_of(index + i);
-        m.begin_new(*fresh[i], off, n, kind == StoreKind::kWriteIter);
+  // An allocation that throws (a folio, an index node) after some bytes are stored must not
+  // lose them: they are in the cache, past i_size perhaps, and only a short count makes the
+  // caller move i_size over them (generic_perform_write returns its progress, not the error).
+  // Before any progress nothing is changed and the exception goes on up.
+  try {
+    while (index < stop) {
+      // A run of absent pages goes in with one i_pages section; nothing in it can wait (no
+      // folio in it is anyone else's), so a kill never leaves part of it unused.
+      char* mems[kBatch];
+      size_t run = 0;
+      while (run < kBatch && index + run < stop && (mems[run] = mem_of(index + run))) ++run;
+      FolioRef fresh[kBatch];
+      const size_t added = run ? m.add_new_batch(index, run, mems, fresh) : 0;
+      if (added > 0) {
+        // The whole pages of the run go into the memfd with one pwrite(2) while every folio of
+        // the run is locked: shmem fills fresh pages without zeroing them first and without
+        // the fault a store through the windows would take (together a third of a sequential
+        // write's cost), and one call instead of one per page. The windows see the same pages.
+        // A partial first or last page is copied through its window. The folios are unlocked
+        // last first, so that the validator's and the tracer's held stacks pop from the top: a
+        // release from the bottom of 32 held locks moves every entry above it.
+        for (size_t i = 0; i < added; ++i) {
+          const auto [off, n] = span_of(index + i);
+          m.begin_new(*fresh[i], off, n, kind == StoreKind::kWriteIter);
+        }
+        const size_t lead = span_of(index).second == kPageSize ? 0 : 1;
+        size_t whole = lead;
+        while (whole < added && span_of(index + whole).second == kPageSize) ++whole;
+        const bool stored =
+            whole > lead &&
+            write_fresh_pages(m, index + lead, data.data() + ((index + lead) * kPageSize - pos),
+                              whole - lead);
+        for (size_t i = added; i-- > 0;) {
+          const auto [off, n] = span_of(index + i);
+          fill(index + i, *fresh[i], off, n, stored && i >= lead && i < whole);
+        }
+        used += added;
+        index += added;
+        continue;
       }
-      const size_t lead = span_of(index).second == kPageSize ? 0 : 1;
-      size_t whole = lead;
-      while (whole < added && span_of(index + whole).second == kPageSize) ++whole;
-      const bool stored = whole > lead &&
-                          write_fresh_pages(m, index + lead,
-                                            data.data() + ((index + lead) * kPageSize - pos),
-                                            whole - lead);
-      for (size_t i = added; i-- > 0;) {
-        const auto [off, n] = span_of(index + i);
-        fill(index + i, *fresh[i], off, n, stored && i >= lead && i < whole);
+      // Present pages (or one a fault added meanwhile): each lock is a killable wait. A run of
+      // pages present at the scan is looked up with one i_pages section.
+      FolioRef found[kBatch];
+      size_t present = 0;
+      while (present < kBatch && index + present < stop && !mem_of(index + present)) ++present;
+      if (present > 0) m.find_batch(index, present, found);
+      const size_t count = std::max<size_t>(present, 1);
+      for (size_t i = 0; i < count && error == 0; ++i, ++index) {
+        const auto [off, n] = span_of(index);
+        const bool write_begin = kind == StoreKind::kWriteIter;
+        const bool looked_up = found[i] != nullptr;
+        bool created = false;
+        Result<FolioRef> f =
+            looked_up ? m.lock_found(std::move(found[i]), off, n, write_begin) : err(-ENOENT);
+        if (!f && f.error() == -ENOENT) {
+          // Not looked up: present inside the span of absent pages (add_new_batch stopped at
+          // it), so no new folio is needed. Or truncated meanwhile: then it may need one.
+          char* mem = looked_up ? mem_of(index) : nullptr;
+          f = m.lock_for_store(index, mem, off, n, &created, write_begin && !looked_up);
+        }
+        if (!f) {
+          error = f.error();
+          break;
+        }
+        if (created) ++used;
+        const bool stored = created && n == kPageSize &&
+                            write_fresh_pages(m, index, data.data() + (index * kPageSize - pos), 1);
+        fill(index, **f, off, n, stored);
       }
-      used += added;
-      index += added;
-      continue;
+      if (error != 0) break;
     }
-    // Present pages (or one a fault added meanwhile): each lock is a killable wait. A run of
-    // pages present at the scan is looked up with one i_pages section.
-    FolioRef found[kBatch];
-    size_t present = 0;
-    while (present < kBatch && index + present < stop && !mem_of(index + present)) ++present;
-    if (present > 0) m.find_batch(index, present, found);
-    const size_t count = std::max<size_t>(present, 1);
-    for (size_t i = 0; i < count && error == 0; ++i, ++index) {
-      const auto [off, n] = span_of(index);
-      const bool write_begin = kind == StoreKind::kWriteIter;
-      const bool looked_up = found[i] != nullptr;
-      bool created = false;
-      Result<FolioRef> f =
-          looked_up ? m.lock_found(std::move(found[i]), off, n, write_begin) : err(-ENOENT);
-      if (!f && f.error() == -ENOENT) {
-        // Not looked up: present inside the span of absent pages (add_new_batch stopped at
-        // it), so no new folio is needed. Or truncated meanwhile: then it may need one.
-        char* mem = looked_up ? mem_of(index) : nullptr;
-        f = m.lock_for_store(index, mem, off, n, &created, write_begin && !looked_up);
-      }
-      if (!f) {
-        error = f.error();
-        break;
-      }
-      if (created) ++used;
-      const bool stored = created && n == kPageSize &&
-                          write_fresh_pages(m, index, data.data() + (index * kPageSize - pos), 1);
-      fill(index, **f, off, n, stored);
-    }
-    if (error != 0) break;
+  } catch (const std::bad_alloc&) {
+    if (done == 0) throw;
   }
-  // Pages charged but not allocated (a fault allocated them first, or we were killed).
-  if (charged > used) m.budget().uncharge(charged - used);
   if (done > 0) return done;
   return err(error != 0 ? error : -ENOSPC);
 }
@@ -294,14 +310,12 @@ std::optional<Result<size_t>> AddressSpace::write_cached(
   if (data.empty()) return size_t{0};
   if (past_max_size(pos, data.size())) return err(-EFBIG);
   if (int rc = invalidate_lock.down_read_killable(); rc != 0) return err(rc);
+  // Released on every path out, std::bad_alloc from store_pages included.
+  // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: the lambda runs in this function, which holds the lock.
+  OnExit unlock([&]() LOCKFS_NO_THREAD_SAFETY_ANALYSIS { invalidate_lock.up_read(); });
   // Under the lock: a truncate (exclusive) has either finished, size first, or not begun.
-  if (pos + data.size() > i_size_read()) {
-    invalidate_lock.up_read();
-    return std::nullopt;
-  }
-  Result<size_t> done = store_pages(impl(), pos, data, StoreKind::kMkwrite);
-  invalidate_lock.up_read();
-  return done;
+  if (pos + data.size() > i_size_read()) return std::nullopt;
+  return store_pages(impl(), pos, data, StoreKind::kMkwrite);
 }
 
 // Makes [off, off+len) present with zeroed pages; all of them or none (-ENOSPC, -EINTR).
@@ -314,12 +328,14 @@ static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len
   const uint64_t end = (off + len - 1) / kPageSize + 1;
   const AddressSpace::Impl::AbsentScan absent = m.scan_absent(first, end, UINT64_MAX);
   if (absent.count) LOCKFS_TRY(m.budget().charge(absent.count));
-  PageAddrs addrs;
-  if (Result<void> r = addrs.map(m, absent); !r) {
-    if (absent.count) m.budget().uncharge(absent.count);
-    return err(r.error());
-  }
   uint64_t used = 0;
+  // Pages charged but not allocated -- present after all, or an allocation threw (the pages
+  // allocated before it stay, zeroed: the range reads as before) -- are given back.
+  OnExit give_back([&] {
+    if (used < absent.count) m.budget().uncharge(absent.count - used);
+  });
+  PageAddrs addrs;
+  if (Result<void> r = addrs.map(m, absent); !r) return err(r.error());
   constexpr size_t kBatch = AddressSpace::Impl::kReadBatch;
   for (uint64_t index = absent.first; absent.count && index <= absent.last;) {
     char* mems[kBatch];
@@ -343,7 +359,6 @@ static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len
     used += added;
     index += added;
   }
-  if (used < absent.count) m.budget().uncharge(absent.count - used);
   if (zero) {
     // Present pages: zero the part of the range they hold.
     for (uint64_t index = first; index < end; ++index) {
