@@ -2,8 +2,8 @@
 // (a daemon under RLIMIT_AS sees it; serve() answers ENOMEM). Whichever one fails, the
 // operation unwinds completely -- no lock left held (the fixture fails on the validator's
 // report of a scope closing with locks held), nothing half done (the namespace checker
-// passes) -- and the filesystem goes on working. (Data paths -- the page cache and its mm --
-// are not covered yet.)
+// passes) -- and the filesystem goes on working. The data paths -- the page cache and its
+// mm -- are covered the same way in data_alloc_failure_test.cc.
 //
 // This binary's operator new (alloc_test holds only these tests) fails the N-th allocation
 // of the thread that arms it.
@@ -22,10 +22,12 @@
 #include "locking/mutex.h"
 #include "locking/validator.h"
 #include "tests/support/core_fixture.h"
+#include "tests/unit/alloc/alloc_fixture.h"
 
-namespace {
-thread_local long t_allocs_left = -1;  // allocations before the one that fails; -1: none
-}  // namespace
+namespace lockfs::testing {
+thread_local long t_allocs_left = -1;
+}  // namespace lockfs::testing
+using lockfs::testing::t_allocs_left;
 
 // The replacements pair malloc with free; g++ sees through inlining only half of the pair.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -62,82 +64,6 @@ namespace lockfs::testing {
 namespace {
 
 using core::kRootIno;
-
-class AllocFailureTest : public CoreTest {
- protected:
-  // Runs `op` with its k-th allocation failing, for k = 0, 1, ... until it runs through
-  // without a failure. `setup` makes the starting state before each try and `undo` takes a
-  // successful op back; both run with allocations working. After every failed try: no lock
-  // held, the namespace checks out, and `after_failure` (if given) holds.
-  // Returns how many allocations the op made (each failed once).
-  int each_allocation(const std::string& what, const std::function<void()>& setup,
-                      const std::function<void()>& op, const std::function<void()>& undo,
-                      const std::function<void()>& after_failure = nullptr) {
-    if (::testing::Test::HasFailure()) return -1;  // a lock left held would hang what follows
-    // Once through first, so that the validator has seen the op's lock chains: its own
-    // allocations (a new lock-graph edge) are not what this test is about.
-    setup();
-    op();
-    undo();
-    int failures = 0;
-    for (long k = 0; k < 10000; ++k) {
-      setup();
-      bool threw = false;
-      t_allocs_left = k;
-      try {
-        op();
-      } catch (const std::bad_alloc&) {
-        threw = true;
-      }
-      t_allocs_left = -1;
-      // The validator kept going (its own allocations were warmed up), so its record of held
-      // locks is what the next check reads.
-      if (locking::validate_mode() != locking::ValidateMode::kStrict) {
-        ADD_FAILURE() << what << ": the validator turned itself off";
-        return failures;
-      }
-      EXPECT_TRUE(locking::held_locks().empty())
-          << what << ", allocation " << k << " failing: " << locking::format_held_locks(
-                                                                 locking::held_locks());
-      const core::FsckReport rep = core::check_namespace(vfs->sb());
-      EXPECT_TRUE(rep.errors.empty())
-          << what << ", allocation " << k << " failing: " << rep.errors.front();
-      if (!threw) {
-        undo();
-        return failures;
-      }
-      ++failures;
-      if (after_failure) after_failure();
-      if (::testing::Test::HasFailure()) return failures;  // one report, not thousands
-    }
-    ADD_FAILURE() << what << " still failing after 10000 allocations";
-    return failures;
-  }
-
-  bool exists(core::Ino dir, const std::string& name) {
-    auto e = vfs->lookup(dir, name);
-    if (!e.ok()) return false;
-    vfs->forget(e->ino, 1);
-    return true;
-  }
-  // Makes `name` a file in `dir` unless it is one already.
-  void ensure_file(core::Ino dir, const std::string& name) {
-    if (!exists(dir, name)) mkfile(dir, name);
-  }
-  void ensure_gone(core::Ino dir, const std::string& name) {
-    if (exists(dir, name)) {
-      ASSERT_TRUE(vfs->unlink(dir, name).ok());
-    }
-  }
-  uint64_t lookups(core::Ino ino) { return vfs->sb().counts(ino).second; }
-  // An op may answer a failed allocation with ENOMEM itself (rename's reservation does):
-  // that is a failure too, checked the same way.
-  static void ok_or_enomem(const Result<void>& r) {
-    if (r.ok()) return;
-    EXPECT_EQ(r.error(), -ENOMEM);
-    throw std::bad_alloc();
-  }
-};
 
 // Object creation: either the name is made and counted, or nothing is there.
 TEST_F(AllocFailureTest, Create) {
