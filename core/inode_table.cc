@@ -45,8 +45,8 @@ Inode* InodeTable::find_rcu(Ino ino) const {
   const Buckets* b = buckets_.load(std::memory_order_acquire);
   for (Inode* i = b->head(ino).load(std::memory_order_acquire); i != nullptr;
        i = i->i_hash_next.load(std::memory_order_acquire)) {
-    LOCKFS_SYNC_POINT("itable:rcu_walk");  // standing on `i`: a growth may move it meanwhile
     if (i->i_ino == ino) return i;
+    LOCKFS_SYNC_POINT("itable:rcu_walk");  // standing on `i`: a growth may move it meanwhile
   }
   return nullptr;
 }

@@ -8,12 +8,11 @@
 
 namespace lockfs::locking {
 
+std::atomic<size_t> g_sync_installed{0};
+
 namespace {
 std::mutex g_sync_mu;
 std::map<std::string, std::function<void()>, std::less<>>* g_sync_map = nullptr;  // g_sync_mu
-// Number of installed callbacks: sync_point_process() is on hot paths of the code under
-// test and must cost one load when no test is using sync points.
-std::atomic<size_t> g_sync_installed{0};
 
 std::map<std::string, std::function<void()>, std::less<>>& sync_map() {
   if (g_sync_map == nullptr)
@@ -23,7 +22,6 @@ std::map<std::string, std::function<void()>, std::less<>>& sync_map() {
 }  // namespace
 
 void sync_point_process(std::string_view name) {
-  if (__builtin_expect(g_sync_installed.load(std::memory_order_acquire) == 0, 1)) return;
   std::function<void()> cb;
   {
     std::lock_guard lk(g_sync_mu);
