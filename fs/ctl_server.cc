@@ -115,6 +115,8 @@ int cmd_stats(Daemon& d, const std::vector<std::string>&, std::ostream& out) {
   auto inflight = d.inflight_ops();
   out << "inflight_requests: " << inflight.size() << "\n";
   for (const auto& r : inflight) out << "inflight: " << r << "\n";
+  // Requests asleep for a file lock, each on a thread of its own (Daemon::start_lock_waiter).
+  out << "lock_waiters: " << d.lock_waiters() << "\n";
   out << "violations: " << locking::violation_count() << "\n";
   auto st = d.vfs().statfs(core::kRootIno);
   if (st.ok()) {

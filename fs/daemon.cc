@@ -29,6 +29,11 @@ std::vector<const OpStat*> op_stats() {
 Daemon::Daemon(Options opts, std::unique_ptr<core::Vfs> vfs)
     : opts_(std::move(opts)), vfs_(std::move(vfs)) {}
 
+Daemon::~Daemon() {
+  shutdown();
+  join_lock_waiters();
+}
+
 void Daemon::add_inflight(Request* r) {
   std::lock_guard<std::mutex> g(mu_);
   r->seq = next_seq_++;

@@ -42,6 +42,8 @@ std::vector<const OpStat*> op_stats();
 class Daemon {
  public:
   Daemon(Options opts, std::unique_ptr<core::Vfs> vfs);
+  // Whatever way serve() left: no lock waiter's thread outlives us.
+  ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 

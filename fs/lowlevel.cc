@@ -7,6 +7,7 @@
 #include <sys/file.h>
 
 #include <exception>
+#include <functional>
 #include <new>
 
 #include "fs/daemon.h"
@@ -20,9 +21,17 @@
 namespace lockfs::fs {
 namespace {
 
-// kContinued: the rest of a request begun on another thread (see wait_for_lock): counted
-// and offered to fault injection once, at its start.
-enum Flags : unsigned { kPlain = 0, kInterruptible = 1, kNoReply = 2, kContinued = 4 };
+// kSecondHalf: the rest of a request handed off by its first half (serve_lock); counted
+// and offered to fault injection once, by the first. kInterruptCounted: that first half was
+// interrupted (and counted it).
+enum Flags : unsigned {
+  kPlain = 0, kInterruptible = 1, kNoReply = 2, kSecondHalf = 4, kInterruptCounted = 8
+};
+
+Request make_request(fuse_req_t req, OpStat& stat, unsigned flags) {
+  if (flags & kSecondHalf) return Request(req, stat, Request::SecondHalf{(flags & kInterruptCounted) != 0});
+  return Request(req, stat, (flags & kInterruptible) != 0 || locking::inject::enabled());
+}
 
 // Runs `fn` (which ends with exactly one reply) for the request. The Request is destroyed
 // before an exception reply, so interrupt delivery is already unregistered by then.
@@ -31,10 +40,9 @@ void serve(fuse_req_t req, OpStat& stat, unsigned flags, uint64_t ino, Fn&& fn) 
   int e = 0;
   try {
     // Any op may sleep in an injected delay, so rules make every request interruptible.
-    Request r(req, stat, (flags & kInterruptible) != 0 || locking::inject::enabled(),
-              (flags & kContinued) == 0);
+    Request r = make_request(req, stat, flags);
     // Fault injection (lockfs-ctl inject): a delay or a failure before the op takes a lock.
-    if (int rc = (flags & kContinued) ? 0 : locking::inject::on_op_begin(stat.name, ino); rc < 0) {
+    if (int rc = (flags & kSecondHalf) ? 0 : locking::inject::on_op_begin(stat.name, ino); rc < 0) {
       if (flags & kNoReply) reply_none(r);
       else reply_err(r, rc);
       return;
@@ -245,19 +253,27 @@ template <typename Try, typename Wait>
 void serve_lock(fuse_req_t req, OpStat& stat, uint64_t ino, bool may_sleep, Try try_now,
                 Wait wait) noexcept {
   bool must_wait = false;
+  unsigned second = kSecondHalf;
   serve(req, stat, kInterruptible, ino, [&](Request& r) {
     Result<void> res = try_now(r);
     if (may_sleep && !res.ok() && res.error() == -EAGAIN) {
-      must_wait = true;  // no reply yet: the waiter sends it
+      must_wait = true;  // no reply yet: the second half sends it
+      if (r.hand_off()) second |= kInterruptCounted;
       return;
     }
     reply(r, std::move(res));
   });
   if (!must_wait) return;
-  auto rest = [req, &stat, ino, wait]() mutable noexcept {
-    serve(req, stat, kInterruptible | kContinued, ino, [&](Request& r) { reply(r, wait(r)); });
+  auto rest = [req, &stat, ino, second, wait]() mutable noexcept {
+    serve(req, stat, second, ino, [&](Request& r) { reply(r, wait(r)); });
   };
-  if (!daemon_of(req).start_lock_waiter(rest)) rest();
+  bool started = false;
+  try {
+    started = daemon_of(req).start_lock_waiter(std::function<void()>(rest));
+  } catch (const std::bad_alloc&) {
+    // No room for the waiter's closure: wait here, as when no thread can be had.
+  }
+  if (!started) rest();
 }
 
 void ll_setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock,

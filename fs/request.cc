@@ -31,7 +31,7 @@ locking::Task& load_groups(locking::Task& task, fuse_req_t req) {
 
 }  // namespace
 
-Request::Request(fuse_req_t req, OpStat& stat, bool interruptible, bool counted)
+Request::Request(fuse_req_t req, OpStat& stat, bool interruptible)
     : req_(req),
       daemon_(daemon_of(req)),
       stat_(stat),
@@ -40,10 +40,27 @@ Request::Request(fuse_req_t req, OpStat& stat, bool interruptible, bool counted)
       task_scope_(load_groups(task_, req)),
       op_scope_(stat.name),
       interruptible_(interruptible) {
-  if (counted) stat_.calls.fetch_add(1, std::memory_order_relaxed);
+  stat_.calls.fetch_add(1, std::memory_order_relaxed);
+  register_inflight();
+}
+
+Request::Request(fuse_req_t req, OpStat& stat, SecondHalf second)
+    : req_(req),
+      daemon_(daemon_of(req)),
+      stat_(stat),
+      ctx_(fuse_req_ctx(req)),
+      task_(ctx_->pid, ctx_->uid, ctx_->gid, stat.name),
+      task_scope_(load_groups(task_, req)),
+      op_scope_(stat.name),
+      interruptible_(true),
+      interrupt_counted_(second.interrupt_counted) {
+  register_inflight();
+}
+
+void Request::register_inflight() {
   daemon_.add_inflight(this);
   // May call on_interrupt at once when the kernel already interrupted this request (also
-  // when that came while an earlier Request of it was registered: libfuse remembers).
+  // when that came while a first half of it was registered: libfuse remembers).
   if (interruptible_) fuse_req_interrupt_func(req_, &Request::on_interrupt, this);
 }
 
@@ -64,9 +81,19 @@ void Request::finish(int neg_errno) noexcept {
   op_scope_.set_result(neg_errno);
 }
 
+bool Request::hand_off() noexcept {
+  finished_ = true;  // no reply from this half; nothing left to unregister at destruction
+  // As in finish(): a callback already running completes first, and none runs after.
+  if (interruptible_) fuse_req_interrupt_func(req_, nullptr, nullptr);
+  op_scope_.set_result(-EAGAIN);
+  return interrupted_.load(std::memory_order_acquire);
+}
+
 void Request::on_interrupt(fuse_req_t, void* data) {
   auto* self = static_cast<Request*>(data);
-  self->stat_.interrupted.fetch_add(1, std::memory_order_relaxed);
+  // libfuse delivers an interrupt again to a second half that registers after it came.
+  if (!self->interrupt_counted_) self->stat_.interrupted.fetch_add(1, std::memory_order_relaxed);
+  self->interrupt_counted_ = true;
   self->interrupted_.store(true, std::memory_order_release);
   self->task_.send_fatal_signal();
 }

@@ -16,9 +16,13 @@ namespace lockfs::fs {
 class Request {
  public:
   // interruptible: the op may wait (killable locks, F_SETLKW); registers for FUSE_INTERRUPT.
-  // counted: false for the second half of a request that went on on another thread (a lock
-  // waiter): the kernel sent one request, and `stat` counts it once.
-  Request(fuse_req_t req, OpStat& stat, bool interruptible, bool counted = true);
+  // The second half of a request handed off to another thread (a lock waiter): the kernel
+  // sent one request, and `stat` counts it, and its interrupt, once.
+  struct SecondHalf {
+    bool interrupt_counted;  // the first half's hand_off() said it was interrupted
+  };
+  Request(fuse_req_t req, OpStat& stat, bool interruptible);
+  Request(fuse_req_t req, OpStat& stat, SecondHalf second);
   ~Request();
   Request(const Request&) = delete;
   Request& operator=(const Request&) = delete;
@@ -36,6 +40,10 @@ class Request {
   // Called by dispatch right before the one reply: stops interrupt delivery (waiting for a
   // callback that is running to finish, so the task outlives it) and records the result.
   void finish(int neg_errno) noexcept;
+  // The request goes on on another thread (a lock waiter) and is answered there. This half
+  // stops taking interrupts (libfuse keeps one that comes for the second half) and ends, in
+  // the trace, with the -EAGAIN that sent it on. Returns whether it was interrupted.
+  bool hand_off() noexcept;
 
   // Daemon's intrusive registry links and registration order (under the daemon's lock).
   Request* prev = nullptr;
@@ -44,6 +52,7 @@ class Request {
 
  private:
   static void on_interrupt(fuse_req_t req, void* data);
+  void register_inflight();
 
   fuse_req_t req_;
   Daemon& daemon_;
@@ -53,6 +62,7 @@ class Request {
   locking::TaskScope task_scope_;
   locking::OpScope op_scope_;
   bool interruptible_;
+  bool interrupt_counted_ = false;  // in `stat`, by this Request or the first half
   bool finished_ = false;
   std::atomic<bool> interrupted_{false};
 };

@@ -121,6 +121,7 @@ void stat_max(std::atomic<uint64_t>& a, uint64_t v) {
 // The tracer's hooks run inside lock operations, some after the lock is taken: they never
 // throw. Out of memory for a thread's ring or counters, the event or the count is lost.
 StatBlock* attach_stats(ThreadState& ts) noexcept {
+  if (ts.exited) return nullptr;  // its exit work ran: the block would never go back
   try {
     std::lock_guard lk(g_pool_mu);
     StatBlock* pick = nullptr;
@@ -179,6 +180,7 @@ uint32_t ensure_tid(ThreadState& ts) {
 // Takes a free ring of the current capacity (or makes one), then releases the thread's old
 // ring. nullptr when out of memory: the thread keeps its old ring (or none).
 Ring* attach_ring(ThreadState& ts) noexcept {
+  if (ts.exited) return nullptr;  // its exit work ran: the ring would never go back
   const size_t cap = g_ring_cap.load(std::memory_order_relaxed);
   try {
     std::lock_guard lk(g_pool_mu);

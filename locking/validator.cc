@@ -223,6 +223,7 @@ void arm_thread_exit_slow(ThreadState& ts) noexcept {
 namespace {
 ThreadExit::~ThreadExit() {
   ThreadState& ts = t_state;
+  ts.exited = true;  // a lock taken by a later thread_local's destructor is still checked
   if (ts.depth > 0 && validator_on()) {
     report(ViolationKind::kExitHoldingLocks, &ts.held[ts.depth - 1].h.map,
            [&] { return "thread exits holding locks: " + format_held_locks(held_of(ts)); });

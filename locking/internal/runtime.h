@@ -89,6 +89,7 @@ struct ThreadState {
   uint32_t tid = 0;
   uint32_t chain_gen = 0;
   bool exit_armed = false;  // arm_thread_exit has run on this thread
+  bool exited = false;      // its exit work ran: no new ring or block (none would go back)
   uint64_t chain_cache[kChainCacheSize] = {};
 };
 ThreadState& thread_state();

@@ -133,6 +133,12 @@ TEST_F(Lifecycle, SignalledSetlkwReturnsEintr) {
   Cmd stats = ctl("stats");
   EXPECT_NE(stats.out.find("setlk calls="), std::string::npos);
   EXPECT_EQ(stats.out.find("setlk calls=0"), std::string::npos);
+  // One interrupt, counted once, though the request slept on a lock waiter's thread (a
+  // second Request of it, to which libfuse may deliver the interrupt again).
+  const size_t line = stats.out.find("setlk calls=");
+  EXPECT_NE(stats.out.substr(line, stats.out.find('\n', line) - line).find("interrupted=1"),
+            std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("lock_waiters: 0\n"), std::string::npos) << stats.out;
   close(fd);
 }
 

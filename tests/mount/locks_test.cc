@@ -140,7 +140,8 @@ TEST_F(FewWorkers, SleepingLockRequestsLeaveTheMountServing) {
   for (int i = 0; i < 2 * kSleepers; ++i) {
     ASSERT_TRUE(wait_inflight(i < kSleepers ? "setlk" : "flock", sleepers[i])) << i;
   }
-  // All twelve asleep in lockfs, and the mount still serves.
+  // All twelve asleep in lockfs, each on a thread of its own, and the mount still serves.
+  EXPECT_NE(ctl("stats").out.find("lock_waiters: 12\n"), std::string::npos) << ctl("stats").out;
   struct stat st;
   EXPECT_EQ(stat(path("rec").c_str(), &st), 0);
   EXPECT_TRUE(write_file(path("meanwhile"), "still serving"));

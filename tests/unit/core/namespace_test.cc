@@ -412,14 +412,25 @@ TEST_F(NamespaceTest, AnInodeEvictedUnderAnRcuReaderWaitsForIt) {
 // chain, an inode made after it (inserts go at the head), and the table doubles meanwhile.
 TEST_F(NamespaceTest, AnRcuWalkThatGrowthMovesOnFallsBackToTheLock) {
   core::SuperBlock& sb = vfs->sb();
-  const core::Ino target = mkfile(kRootIno, "target");
-  ASSERT_TRUE(vfs->lookup(kRootIno, "target").ok());  // pinned: iget tries RCU first
+  // Files until two share a chain (at most one per chain of the 64, plus one): the earlier
+  // is the target, the later -- inserted at the head -- is where the reader will stand.
+  const size_t chains = sb.inode_hash_buckets();
+  std::map<size_t, std::string> by_chain;
+  std::string target_name;
   core::Ino ahead = 0;
-  for (int i = 0; ahead == 0 && i < 40; ++i) {
-    const core::Ino ino = mkfile(kRootIno, "same-chain-" + std::to_string(i));
-    if (sb.inode_hash_bucket(ino) == sb.inode_hash_bucket(target)) ahead = ino;
+  for (size_t i = 0; ahead == 0; ++i) {
+    ASSERT_LT(sb.nr_inodes(), chains) << "the table would grow before the reader stops";
+    const std::string name = "f" + std::to_string(i);
+    const core::Ino ino = mkfile(kRootIno, name);
+    auto [it, fresh] = by_chain.emplace(sb.inode_hash_bucket(ino), name);
+    if (!fresh) {
+      target_name = it->second;
+      ahead = ino;
+    }
   }
-  ASSERT_NE(ahead, 0u) << "no later inode shares the target's chain";
+  Result<core::EntryOut> pinned = vfs->lookup(kRootIno, target_name);  // iget tries RCU first
+  ASSERT_TRUE(pinned.ok());
+  const core::Ino target = pinned->ino;
   std::atomic<int> locked_finds{0};
   std::mutex mu;
   std::condition_variable cv;
@@ -469,12 +480,12 @@ TEST_F(NamespaceTest, AnRcuWalkThatGrowthMovesOnFallsBackToTheLock) {
     release();
     FAIL() << "getattr never walked the target's chain under RCU";
   }
-  const size_t buckets = sb.inode_hash_buckets();
-  for (int i = 0; sb.inode_hash_buckets() == buckets; ++i) {
-    ASSERT_LT(i, 1000) << "the inode table never grew";
+  for (int i = 0; sb.inode_hash_buckets() == chains && i < 1000; ++i) {
     mkfile(kRootIno, "grow-" + std::to_string(i));
   }
+  const bool grew = sb.inode_hash_buckets() > chains;
   release();
+  ASSERT_TRUE(grew) << "the inode table never grew";
   ASSERT_TRUE(got.ok()) << got.error();
   EXPECT_EQ(got->st_ino, target);
   EXPECT_EQ(locked_finds.load(), 1);  // the RCU walk missed it: `ahead` had moved on
