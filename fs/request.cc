@@ -32,19 +32,14 @@ locking::Task& load_groups(locking::Task& task, fuse_req_t req) {
 }  // namespace
 
 Request::Request(fuse_req_t req, OpStat& stat, bool interruptible)
-    : req_(req),
-      daemon_(daemon_of(req)),
-      stat_(stat),
-      ctx_(fuse_req_ctx(req)),
-      task_(ctx_->pid, ctx_->uid, ctx_->gid, stat.name),
-      task_scope_(load_groups(task_, req)),
-      op_scope_(stat.name),
-      interruptible_(interruptible) {
+    : Request(req, stat, interruptible, false) {
   stat_.calls.fetch_add(1, std::memory_order_relaxed);
-  register_inflight();
 }
 
 Request::Request(fuse_req_t req, OpStat& stat, SecondHalf second)
+    : Request(req, stat, true, second.interrupt_counted) {}
+
+Request::Request(fuse_req_t req, OpStat& stat, bool interruptible, bool interrupt_counted)
     : req_(req),
       daemon_(daemon_of(req)),
       stat_(stat),
@@ -52,12 +47,8 @@ Request::Request(fuse_req_t req, OpStat& stat, SecondHalf second)
       task_(ctx_->pid, ctx_->uid, ctx_->gid, stat.name),
       task_scope_(load_groups(task_, req)),
       op_scope_(stat.name),
-      interruptible_(true),
-      interrupt_counted_(second.interrupt_counted) {
-  register_inflight();
-}
-
-void Request::register_inflight() {
+      interruptible_(interruptible),
+      interrupt_counted_(interrupt_counted) {
   daemon_.add_inflight(this);
   // May call on_interrupt at once when the kernel already interrupted this request (also
   // when that came while a first half of it was registered: libfuse remembers).

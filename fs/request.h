@@ -51,8 +51,8 @@ class Request {
   uint64_t seq = 0;
 
  private:
+  Request(fuse_req_t req, OpStat& stat, bool interruptible, bool interrupt_counted);
   static void on_interrupt(fuse_req_t req, void* data);
-  void register_inflight();
 
   fuse_req_t req_;
   Daemon& daemon_;

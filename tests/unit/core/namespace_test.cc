@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -351,55 +352,66 @@ TEST_F(NamespaceTest, ARenameWithinOneDirectoryTakesNoInodeTableLock) {
   vfs->forget(d->ino, 1);
 }
 
+// Runs `work` on a thread of its own that stops the first time it reaches sync point
+// `point`, until release(). release() also runs on destruction, so a failing test never
+// leaves the thread waiting or joinable.
+class PausedThread {
+ public:
+  PausedThread(const char* point, std::function<void()> work) {
+    locking::sync_point_set(point, [this] {
+      std::unique_lock lk(mu_);
+      if (std::this_thread::get_id() != id_ || paused_) return;
+      paused_ = true;
+      cv_.notify_all();
+      cv_.wait_for(lk, std::chrono::seconds(10), [&] { return go_; });
+    });
+    thread_ = std::thread([this, work = std::move(work)] {
+      {
+        std::lock_guard lk(mu_);
+        id_ = std::this_thread::get_id();
+      }
+      work();
+    });
+  }
+  ~PausedThread() { release(); }
+  // True once the thread stands at the point (false after 10 s).
+  bool wait_paused() {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, std::chrono::seconds(10), [&] { return paused_; });
+  }
+  // Lets it go on and waits for it to finish; clears every sync point.
+  void release() {
+    {
+      std::lock_guard lk(mu_);
+      go_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    locking::sync_point_clear_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool paused_ = false, go_ = false;
+  std::thread::id id_;
+  std::thread thread_;
+};
+
 // A request that found an inode under RCU and was held up there while the inode was
 // unlinked and evicted: the inode's memory waits for the request, which then answers ENOENT.
 TEST_F(NamespaceTest, AnInodeEvictedUnderAnRcuReaderWaitsForIt) {
   auto e = vfs->mknod(kRootIno, "v", S_IFREG | 0644, 0);  // the client holds one lookup
   ASSERT_TRUE(e.ok());
-  std::mutex mu;
-  std::condition_variable cv;
-  bool found = false, go = false;
-  std::thread::id reader_id;
-  locking::sync_point_set("iget:found_rcu", [&] {
-    std::unique_lock lk(mu);
-    if (std::this_thread::get_id() != reader_id) return;
-    found = true;
-    cv.notify_all();
-    cv.wait_for(lk, std::chrono::seconds(10), [&] { return go; });
-  });
   Result<struct stat> got = err(-1);
-  std::thread reader([&] {
-    {
-      std::lock_guard lk(mu);
-      reader_id = std::this_thread::get_id();
-    }
-    got = vfs->getattr(e->ino);
-  });
-  // Lets the reader go however this test ends, so it never waits on a dead test.
-  auto release = [&] {
-    {
-      std::lock_guard lk(mu);
-      go = true;
-    }
-    cv.notify_all();
-    if (reader.joinable()) reader.join();
-    locking::sync_point_clear_all();
-  };
-  bool reached;
-  {
-    std::unique_lock lk(mu);
-    reached = cv.wait_for(lk, std::chrono::seconds(10), [&] { return found; });
-  }
-  if (!reached) {
-    release();
-    FAIL() << "getattr of a pinned inode never looked it up under RCU";
-  }
+  PausedThread reader("iget:found_rcu", [&] { got = vfs->getattr(e->ino); });
+  ASSERT_TRUE(reader.wait_paused()) << "getattr of a pinned inode never looked it up under RCU";
   const uint64_t before = vfs->sb().nr_inodes();
   EXPECT_TRUE(vfs->unlink(kRootIno, "v").ok());
   vfs->forget(e->ino, 1);
   EXPECT_EQ(vfs->sb().nr_inodes(), before - 1);  // evicted...
   EXPECT_GE(locking::rcu_pending(), 1u);          // ...and its memory held for the reader
-  release();
+  reader.release();
   EXPECT_EQ(got.error(), -ENOENT);
   locking::rcu_barrier();
   EXPECT_EQ(locking::rcu_pending(), 0u);
@@ -432,59 +444,24 @@ TEST_F(NamespaceTest, AnRcuWalkThatGrowthMovesOnFallsBackToTheLock) {
   ASSERT_TRUE(pinned.ok());
   const core::Ino target = pinned->ino;
   std::atomic<int> locked_finds{0};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool standing = false, go = false;
-  std::thread::id reader_id;
+  std::atomic<std::thread::id> counted_thread{std::this_thread::get_id()};
   locking::sync_point_set("iget:locked", [&] {
-    std::lock_guard lk(mu);
-    if (std::this_thread::get_id() == reader_id) locked_finds++;
+    if (std::this_thread::get_id() == counted_thread.load()) locked_finds++;
   });
   // Undisturbed, the pinned target is found under RCU alone.
-  {
-    std::lock_guard lk(mu);
-    reader_id = std::this_thread::get_id();
-  }
   ASSERT_TRUE(vfs->getattr(target).ok());
   ASSERT_EQ(locked_finds.load(), 0);
-  locking::sync_point_set("itable:rcu_walk", [&] {
-    std::unique_lock lk(mu);
-    if (std::this_thread::get_id() != reader_id || standing) return;
-    standing = true;  // on the chain's head: `ahead`
-    cv.notify_all();
-    cv.wait_for(lk, std::chrono::seconds(10), [&] { return go; });
-  });
   Result<struct stat> got = err(-1);
-  std::thread reader([&] {
-    {
-      std::lock_guard lk(mu);
-      reader_id = std::this_thread::get_id();
-    }
+  PausedThread reader("itable:rcu_walk", [&] {
+    counted_thread = std::this_thread::get_id();  // before its first iget
     got = vfs->getattr(target);
   });
-  auto release = [&] {
-    {
-      std::lock_guard lk(mu);
-      go = true;
-    }
-    cv.notify_all();
-    if (reader.joinable()) reader.join();
-    locking::sync_point_clear_all();
-  };
-  bool reached;
-  {
-    std::unique_lock lk(mu);
-    reached = cv.wait_for(lk, std::chrono::seconds(10), [&] { return standing; });
-  }
-  if (!reached) {
-    release();
-    FAIL() << "getattr never walked the target's chain under RCU";
-  }
+  ASSERT_TRUE(reader.wait_paused()) << "getattr never walked the target's chain under RCU";
   for (int i = 0; sb.inode_hash_buckets() == chains && i < 1000; ++i) {
     mkfile(kRootIno, "grow-" + std::to_string(i));
   }
   const bool grew = sb.inode_hash_buckets() > chains;
-  release();
+  reader.release();
   ASSERT_TRUE(grew) << "the inode table never grew";
   ASSERT_TRUE(got.ok()) << got.error();
   EXPECT_EQ(got->st_ino, target);
