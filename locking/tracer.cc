@@ -16,11 +16,13 @@
 #include "locking/tracer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 
 #include "locking/internal/runtime.h"
@@ -33,12 +35,18 @@ namespace internal {
 constexpr size_t kSlotWords = 8;
 static_assert(sizeof(TraceEvent) <= kSlotWords * sizeof(uint64_t), "TraceEvent outgrew a slot");
 
+// Plain words, reached through std::atomic_ref: a std::atomic is zeroed when constructed
+// (C++20), which would make a new ring's every page resident at once. Left uninitialized, a
+// ring's pages become memory only as events reach them (readers never look past `head`), so
+// a thread that writes a few events -- a lock waiter's -- costs a page or two, not a MiB.
 struct Slot {
-  std::atomic<uint64_t> w[kSlotWords];
+  uint64_t w[kSlotWords];
 };
+static_assert(std::is_trivially_default_constructible_v<Slot>);
+static_assert(std::atomic_ref<uint64_t>::required_alignment <= alignof(uint64_t));
 
 struct Ring {
-  explicit Ring(size_t c) : cap(c), slots(new Slot[c]) {}
+  explicit Ring(size_t c) : cap(c), slots(new Slot[c]) {}  // not value-initialized: see Slot
   const size_t cap;
   std::unique_ptr<Slot[]> slots;
   std::atomic<uint64_t> head{0};     // events ever written; stored only by the owner
@@ -226,7 +234,7 @@ inline void emit_words(ThreadState& ts, const uint64_t (&words)[kSlotWords]) {
   std::atomic_thread_fence(std::memory_order_release);
   // Unrolled by hand: a loop of atomic stores stays a loop (four instructions a word).
   [&]<size_t... I>(std::index_sequence<I...>) {
-    (slot.w[I].store(words[I], std::memory_order_relaxed), ...);
+    (std::atomic_ref<uint64_t>(slot.w[I]).store(words[I], std::memory_order_relaxed), ...);
   }(std::make_index_sequence<kSlotWords>{});
   r->head.store(h + 1, std::memory_order_release);
 }
@@ -244,8 +252,10 @@ void read_ring(const Ring& r, std::vector<TraceEvent>* out) {
   got.reserve(h1 - std::min(lo, h1));
   for (uint64_t i = lo; i < h1; ++i) {
     uint64_t words[kSlotWords];
-    const Slot& slot = r.slots[i % r.cap];
-    for (size_t k = 0; k < kSlotWords; ++k) words[k] = slot.w[k].load(std::memory_order_relaxed);
+    Slot& slot = r.slots[i % r.cap];  // atomic_ref needs a non-const object; only read here
+    for (size_t k = 0; k < kSlotWords; ++k) {
+      words[k] = std::atomic_ref<uint64_t>(slot.w[k]).load(std::memory_order_relaxed);
+    }
     TraceEvent e;
     std::memcpy(&e, words, sizeof(e));
     got.push_back(e);
