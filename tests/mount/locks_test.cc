@@ -82,6 +82,43 @@ TEST_F(Locks, FcntlRecordLocksConflictBetweenProcesses) {
   close(fd);
 }
 
+// posix_locks_deadlock through the mount: this process holds byte 0, a child holds byte 1
+// and sleeps in F_SETLKW for byte 0 (on a lock waiter's thread in the daemon); our F_SETLKW
+// for byte 1 would close the cycle and fails with EDEADLK at once. Once we let byte 0 go,
+// the child gets it.
+TEST_F(Locks, SetlkwThatWouldDeadlockFailsWithEdeadlk) {
+  ASSERT_TRUE(write_file(path("f"), "xx"));
+  const int fd = open(path("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  struct flock mine = wrlock(0, 1);
+  ASSERT_EQ(fcntl(fd, F_SETLK, &mine), 0);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    int cfd = open(path("f").c_str(), O_RDWR);
+    struct flock own = wrlock(1, 1), want = wrlock(0, 1);
+    if (cfd < 0 || fcntl(cfd, F_SETLK, &own) != 0) _exit(2);
+    if (write(ready[1], "y", 1) != 1) _exit(3);
+    _exit(fcntl(cfd, F_SETLKW, &want) == 0 ? 0 : 10 + errno % 100);
+  }
+  ASSERT_GT(child, 0);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  ASSERT_TRUE(wait_inflight("setlk", child));
+  struct flock theirs = wrlock(1, 1);
+  EXPECT_ERRNO(fcntl(fd, F_SETLKW, &theirs), EDEADLK);
+  mine.l_type = F_UNLCK;
+  ASSERT_EQ(fcntl(fd, F_SETLK, &mine), 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(child, &st, 0), child);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  close(fd);
+  close(ready[0]);
+  close(ready[1]);
+}
+
 TEST_F(Locks, FlockExcludesOtherOpenFiles) {
   ASSERT_TRUE(write_file(path("f"), ""));
   int a = open(path("f").c_str(), O_RDONLY);
