@@ -223,6 +223,8 @@ class Mm {
   void tree_erase(VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
   void link_file(VmArea* vma, LinkNodes& nodes) LOCKFS_REQUIRES(mmap_lock);
   void unlink_file(VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
+  // Unmaps a whole storage window (storage_unmap): allocates nothing, so it cannot fail.
+  void remove_storage_window(VmArea* v) LOCKFS_REQUIRES(mmap_lock);
   // Memory: map [start, end) of vma's backing at its pgoff (populate), or give it back to the
   // reservation. map_memory may fail (-ENOMEM); reserve_memory may not.
   Result<void> map_memory(const Piece& p, uint64_t start, uint64_t end);

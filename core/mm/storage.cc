@@ -4,7 +4,6 @@
 // unmapped (do_munmap: shrink, split or remove).
 #include <algorithm>
 #include <new>
-#include <vector>
 
 #include "core/mm/mm.h"
 #include "locking/check.h"
@@ -113,32 +112,55 @@ void Mm::storage_unmap(VmObject& obj, uint64_t first, uint64_t count) {
   UnkillableScope unkillable;
   mmap_write_lock();
   MmapWriteSection section(*this);
-  // Releasing memory must finish (truncate has dropped the folios already and cannot undo
-  // that), so running out of memory here is not an error: a window whose unmap cannot get
-  // the memory it needs (a split's VMA object, the plan, the list below) stays mapped whole.
-  // It is address space only -- the pages were punched -- and storage_map reuses it when
-  // those pages come back; a later truncate, punch or eviction of them unmaps it.
-  try {
-    // Collect the address ranges first: do_munmap edits the index we would be walking.
-    std::vector<std::pair<uint64_t, uint64_t>> ranges;
-    if (auto it = storage_.find(&obj); it != storage_.end()) {
-      // count may mean "to the end": clamp the overflow.
-      const uint64_t stop = count > UINT64_MAX - first ? UINT64_MAX : first + count;
-      for (auto& [pg, v] : it->second) {
-        const uint64_t lo = std::max(pg, first);
-        const uint64_t hi = std::min(pg + v->pages(), stop);
-        if (lo < hi) {
-          ranges.emplace_back(v->vm_start + ((lo - pg) << kVmPageShift), (hi - lo) << kVmPageShift);
-        }
-      }
+  // count may mean "to the end": clamp the overflow.
+  const uint64_t stop = count > UINT64_MAX - first ? UINT64_MAX : first + count;
+  // One window at a time, looked up afresh each time (removing one edits the index; the
+  // lookups allocate nothing). A window wholly inside the range goes without allocating
+  // (remove_storage_window), so eviction -- every window of the object, right before the
+  // object is freed -- always finishes: a window left behind would outlive its object and
+  // be handed to the next object allocated at the same address.
+  for (uint64_t pg = first; pg < stop;) {
+    auto it = storage_.find(&obj);
+    if (it == storage_.end()) break;
+    auto w = it->second.upper_bound(pg);
+    if (w != it->second.begin() && pg < std::prev(w)->first + std::prev(w)->second->pages()) {
+      w = std::prev(w);
     }
-    for (auto [a, len] : ranges) {
-      Result<void> r = do_munmap(a, len);
+    if (w == it->second.end() || w->first >= stop) break;
+    VmArea* v = w->second;
+    const uint64_t v_first = w->first, v_end = v_first + v->pages();
+    const uint64_t lo = std::max(v_first, first), hi = std::min(v_end, stop);
+    pg = v_end;
+    if (lo == v_first && hi == v_end) {
+      remove_storage_window(v);
+      continue;
+    }
+    // Part of a window: shrinking or splitting it allocates a VMA object and index nodes.
+    // Releasing memory must finish (truncate has dropped the folios already and cannot undo
+    // that), so running out of memory here is not an error: this window stays mapped whole.
+    // It is address space only -- the pages were punched -- and storage_map reuses it when
+    // those pages come back; a later truncate, punch or eviction of them unmaps it. The
+    // other windows of the range are unmapped all the same.
+    try {
+      Result<void> r = do_munmap(v->vm_start + ((lo - v_first) << kVmPageShift),
+                                 (hi - lo) << kVmPageShift);
       // Only an allocation failure (new(std::nothrow) of a split's VMA object) gets here.
       LOCKFS_CHECK(r.ok() || r.error() == -ENOMEM, "storage_unmap: do_munmap failed");
+    } catch (const std::bad_alloc&) {
     }
-  } catch (const std::bad_alloc&) {
   }
+}
+
+// do_munmap of a whole window without its allocations: nothing is split, so no VMA object
+// or index node is needed; unlinking, erasing and freeing allocate nothing.
+void Mm::remove_storage_window(VmArea* v) {
+  mmap_assert_write_locked();
+  vma_start_write(v);  // not killable: memory release must finish
+  unlink_file(v);
+  tree_erase(v);
+  const uint64_t start = v->vm_start, end = v->vm_end;
+  delete v;
+  reserve_memory(start, end);
 }
 
 uint64_t Mm::storage_pages_mapped() {

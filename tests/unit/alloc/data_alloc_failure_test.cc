@@ -315,6 +315,48 @@ TEST_F(DataAllocFailureTest, Fsync) {
       [&] { EXPECT_TRUE(same(contents(o.f), old)); });
 }
 
+// Eviction of a file with pages (truncate_inode_pages_final: every storage window of the
+// file goes, then its mapping is freed) cannot fail: whichever allocation fails, no window
+// of the file is left in init_mm's storage index -- one left there would outlive its object
+// and be handed to the next object allocated at the same address -- and a new file's data
+// reads back right.
+TEST_F(DataAllocFailureTest, EvictWithPages) {
+  core::SuperBlock& sb = vfs->sb();
+  core::Mm& mm = *sb.s_mm;
+  const size_t windows_before = mm.storage_windows();
+  core::Inode* inode = nullptr;
+  auto check = [&] {
+    EXPECT_EQ(mm.storage_windows(), windows_before) << "windows of the evicted file are left";
+    EXPECT_EQ(sb.s_budget.used(), pages_present());
+    const core::Ino ino = mkfile(kRootIno, "new");
+    auto f = vfs->open(ino, O_RDWR);
+    ASSERT_TRUE(f.ok());
+    const std::string data = pattern(20 * P + 5, 'w');
+    write_all(*f, 0, data);
+    EXPECT_TRUE(same(contents(*f), data)) << "a new file after an eviction";
+    EXPECT_TRUE(vfs->release(*f).ok());
+    ASSERT_TRUE(vfs->unlink(kRootIno, "new").ok());
+    EXPECT_EQ(mm.storage_windows(), windows_before);
+  };
+  each_allocation(
+      "eviction",
+      [&] {
+        // Two clusters of pages (two windows), unlinked; the test holds the last pin.
+        const core::Ino ino = mkfile(kRootIno, "ev");
+        auto f = vfs->open(ino, O_RDWR);
+        ASSERT_TRUE(f.ok());
+        write_all(*f, 0, pattern(4 * P, 'a'));
+        write_all(*f, 40 * P, pattern(3 * P, 'b'));
+        inode = sb.iget(ino);
+        ASSERT_NE(inode, nullptr);
+        EXPECT_TRUE(vfs->release(*f).ok());
+        ASSERT_TRUE(vfs->unlink(kRootIno, "ev").ok());
+        EXPECT_GE(mm.storage_windows(), windows_before + 2);
+      },
+      [&] { sb.iput(inode); },  // the last pin: evicts
+      check, check);
+}
+
 // The mm: a user mapping of a file, faults that allocate a folio for a hole, and VMA
 // rewrites (munmap and mprotect of a middle part split the VMA). A failure leaves the VMA
 // tree as it was.
