@@ -2,6 +2,7 @@
 // invalidate_lock shared, return it locked after rechecking EOF), filemap_page_mkwrite
 // (invalidate_lock shared, folio locked and dirtied), and open/close bookkeeping.
 #include <cstring>
+#include <new>
 
 #include "core/mm/on_exit.h"
 #include "core/pagecache/mapping_impl.h"
@@ -38,7 +39,19 @@ void FileVmOps::assert_fault_locks(const VmFaultInfo& vmf) const {
 
 // LOCKFS_NO_THREAD_SAFETY_ANALYSIS: returns with the folio locked (kLocked), which the caller
 // releases through unlock_page(); invalidate_lock is paired within the function.
-VmFault FileVmOps::fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+// An allocation failure (the folio, its window, an index node) is VM_FAULT_OOM, as in the
+// kernel: the access returns the bytes it copied before this page (mm.h's short count) --
+// for access_write those are in the file already -- rather than losing that count to an
+// exception. do_fault releases everything on the way out (its OnExits and FolioRef).
+VmFault FileVmOps::fault(VmFaultInfo& vmf) {
+  try {
+    return do_fault(vmf);
+  } catch (const std::bad_alloc&) {
+    return VmFault::kOom;
+  }
+}
+
+VmFault FileVmOps::do_fault(VmFaultInfo& vmf) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   assert_fault_locks(vmf);
   m_.stats.fault.fetch_add(1, std::memory_order_relaxed);
   if (vmf.pgoff * kPageSize >= m_.fault_size.load(std::memory_order_acquire)) {

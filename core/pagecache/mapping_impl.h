@@ -32,6 +32,7 @@ class FileVmOps final : public VmOperations {
 
  private:
   void assert_fault_locks(const VmFaultInfo& vmf) const;
+  VmFault do_fault(VmFaultInfo& vmf);  // fault, which may throw std::bad_alloc
   AddressSpace::Impl& m_;
 };
 

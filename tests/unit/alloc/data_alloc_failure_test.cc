@@ -453,6 +453,54 @@ TEST_F(DataAllocFailureTest, MmapFaultAndVmaRewrite) {
         });
   }
 
+  // An access over several pages whose later fault fails after earlier pages were copied:
+  // the fault is VM_FAULT_OOM and the access returns the bytes copied before it (mm.h's
+  // short count) -- for a write those bytes are in the file already, so the count must not
+  // be lost. Page 5 is present; 6 and 7 are holes whose faults allocate.
+  for (const bool write : {false, true}) {
+    const std::string what = write ? "write over three pages" : "read over three pages";
+    const uint64_t at = 5 * P + 100;
+    const std::string data = pattern(2 * P + 200, 'm');
+    std::string buf(data.size(), '\0');
+    size_t short_n = 0;
+    each_allocation(
+        what,
+        [&] {
+          restore(o, l);
+          old = contents(o.f);
+          if (addr == 0) map();
+          before = snapshot();
+          short_n = 0;
+        },
+        [&] {
+          auto n = write ? mm.access_write(addr + at, std::span<const char>(data))
+                         : mm.access_read(addr + at, std::span<char>(buf));
+          if (!n.ok()) {
+            EXPECT_EQ(n.error(), -ENOSPC);
+            throw std::bad_alloc();
+          }
+          if (*n < data.size()) {
+            short_n = *n;
+            throw std::bad_alloc();
+          }
+        },
+        [&] {
+          EXPECT_TRUE(same(contents(o.f), write ? applied(old, at, data) : old)) << what;
+          if (!write) {
+            EXPECT_TRUE(same(buf, old.substr(at, data.size()))) << what;
+          }
+        },
+        [&] {
+          EXPECT_GT(short_n, 0u) << what << ": the first page needs no allocation";
+          EXPECT_TRUE(same(contents(o.f), write ? applied(old, at, data.substr(0, short_n)) : old))
+              << what << ": bytes copied but not reported (short count " << short_n << ")";
+          if (!write) {
+            EXPECT_TRUE(same(buf.substr(0, short_n), old.substr(at, short_n))) << what;
+          }
+          EXPECT_EQ(snapshot(), before) << what;
+        });
+  }
+
   // VMA rewrites: the middle of the mapping unmapped or made read-only splits it in three
   // (two for munmap), all or nothing.
   //   before:  AAAAAAAA      munmap:  AA..AAAA      mprotect:  AABBAAAA
