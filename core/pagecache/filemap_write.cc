@@ -7,6 +7,7 @@
 #include <new>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -327,37 +328,55 @@ static Result<void> fill_range(AddressSpace::Impl& m, uint64_t off, uint64_t len
   const uint64_t first = off / kPageSize;
   const uint64_t end = (off + len - 1) / kPageSize + 1;
   const AddressSpace::Impl::AbsentScan absent = m.scan_absent(first, end, UINT64_MAX);
+  // The runs of folios this call adds, [first, end) each, adjacent batches merged: taken
+  // out again if a later batch throws (shmem_fallocate's shmem_undo_range), so that the
+  // range is all or none. One entry per hole of the range at most, reserved before the
+  // charge; a fault filling part of a hole meanwhile can split one, then the list grows
+  // before the next batch, never between adding folios and recording them.
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  runs.reserve(std::min(absent.count, end - first - absent.count + 1));
   if (absent.count) LOCKFS_TRY(m.budget().charge(absent.count));
   uint64_t used = 0;
   // Pages charged but not allocated -- present after all, or an allocation threw (the pages
-  // allocated before it stay, zeroed: the range reads as before) -- are given back.
+  // this call allocated are taken out again: the range reads as before) -- are given back.
   OnExit give_back([&] {
     if (used < absent.count) m.budget().uncharge(absent.count - used);
   });
   PageAddrs addrs;
   if (Result<void> r = addrs.map(m, absent); !r) return err(r.error());
   constexpr size_t kBatch = AddressSpace::Impl::kReadBatch;
-  for (uint64_t index = absent.first; absent.count && index <= absent.last;) {
-    char* mems[kBatch];
-    const size_t run = static_cast<size_t>(std::min<uint64_t>(kBatch, absent.last + 1 - index));
-    for (size_t i = 0; i < run; ++i) mems[i] = addrs[index + i - absent.first];
-    FolioRef fresh[kBatch];
-    const size_t added = m.add_new_batch(index, run, mems, fresh);
-    if (added == 0) {  // present from the start, or a fault got there first
-      ++index;
-      continue;
+  try {
+    for (uint64_t index = absent.first; absent.count && index <= absent.last;) {
+      char* mems[kBatch];
+      const size_t run = static_cast<size_t>(std::min<uint64_t>(kBatch, absent.last + 1 - index));
+      for (size_t i = 0; i < run; ++i) mems[i] = addrs[index + i - absent.first];
+      if (runs.size() == runs.capacity()) runs.reserve(2 * runs.size() + 1);
+      FolioRef fresh[kBatch];
+      const size_t added = m.add_new_batch(index, run, mems, fresh);
+      if (added == 0) {  // present from the start, or a fault got there first
+        ++index;
+        continue;
+      }
+      if (!runs.empty() && runs.back().second == index) {
+        runs.back().second += added;
+      } else {
+        runs.emplace_back(index, index + added);  // within the capacity: cannot throw
+      }
+      const bool zeroed = populate_zeroed(m, index, mems, added);
+      for (size_t i = 0; i < added; ++i) {
+        Folio& f = *fresh[i];
+        f.flags.lock_published();
+        if (!zeroed) std::memset(f.data, 0, kPageSize);
+        f.flags.set_uptodate();
+        if (zero) m.dirty_folio(f);
+        f.flags.unlock();
+      }
+      used += added;
+      index += added;
     }
-    const bool zeroed = populate_zeroed(m, index, mems, added);
-    for (size_t i = 0; i < added; ++i) {
-      Folio& f = *fresh[i];
-      f.flags.lock_published();
-      if (!zeroed) std::memset(f.data, 0, kPageSize);
-      f.flags.set_uptodate();
-      if (zero) m.dirty_folio(f);
-      f.flags.unlock();
-    }
-    used += added;
-    index += added;
+  } catch (const std::bad_alloc&) {
+    m.unfill(runs, zero);
+    throw;
   }
   if (zero) {
     // Present pages: zero the part of the range they hold.

@@ -353,9 +353,25 @@ void AddressSpace::Impl::punch_memory(uint64_t first, uint64_t end) {
   LOCKFS_CHECK(rc == 0, "memfd punch hole failed");
 }
 
-void AddressSpace::Impl::remove_range(uint64_t first,
-                                      uint64_t end) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
-  uint64_t removed = 0;
+void AddressSpace::Impl::unfill(std::span<const std::pair<uint64_t, uint64_t>> runs,
+                                bool invalidate_locked) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  if (runs.empty()) return;
+  if (invalidate_locked) {
+    for (auto [first, end] : runs) remove_range(first, end);
+    return;
+  }
+  as.invalidate_lock.down_write();  // not killable: the undo must finish
+  for (auto [first, end] : runs) {
+    as.mm_.unmap_mapping_range(obj, first, end - first);
+    remove_range(first, end, true);
+    as.mm_.unmap_mapping_range(obj, first, end - first);
+  }
+  as.invalidate_lock.up_write();
+}
+
+void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end,
+                                      bool keep_dirty) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  uint64_t removed = 0, kept = 0;
   FolioRef batch[kReadBatch];
   for (uint64_t next = first; next < end;) {
     const size_t n = find_next_batch(next, end, batch);
@@ -369,13 +385,24 @@ void AddressSpace::Impl::remove_range(uint64_t first,
         continue;
       }
       f->flags.wait_writeback();
+      if (keep_dirty && f->flags.dirty()) {
+        f->flags.unlock();
+        ++kept;
+        continue;
+      }
       if (f->flags.dirty()) launder_folio(*f);
       invalidate_folio(*f, 0, kPageSize);
       (void)release_folio(*f);
+      const uint64_t index = f->index();
       remove_locked(*f);
       f->flags.unlock();
+      if (keep_dirty) punch_memory(index, index + 1);
       ++removed;
     }
+  }
+  if (kept) {  // their memory and windows stay
+    if (removed) as.budget_.uncharge(removed);
+    return;
   }
   // Free the memory, then the windows (every window in the range: pages that never got a
   // folio, from an interrupted write or a write's cluster, may still have one). A cluster

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <span>
+#include <utility>
 
 #include "core/mm/mm.h"
 #include "core/pagecache/address_space.h"
@@ -125,7 +127,15 @@ struct AddressSpace::Impl {
   // Drops the folios of [first, end) (truncate_inode_pages_range): each locked, laundered if
   // dirty, invalidated, released and removed; then the memfd pages are punched and their
   // windows unmapped. Locking: invalidate_lock exclusive (caller).
-  void remove_range(uint64_t first, uint64_t end);
+  // With keep_dirty, dirty folios stay (and so do the range's windows, when one did).
+  void remove_range(uint64_t first, uint64_t end, bool keep_dirty = false);
+  // Takes back the folios a failed fill (fallocate) added, runs of [first, end), as
+  // shmem_fallocate's shmem_undo_range: under zero_range (invalidate_locked: the caller holds
+  // invalidate_lock exclusive, so nobody else reached them) all of them; for a preallocation
+  // it takes invalidate_lock exclusive itself, zaps user ptes, and keeps the folios written
+  // meanwhile (dirty: a write fault or the client's writeback stored data there). Allocates
+  // nothing.
+  void unfill(std::span<const std::pair<uint64_t, uint64_t>> runs, bool invalidate_locked);
   // Zeroes [from, to) of the folio at index, if present (truncate_inode_partial_folio).
   void zero_partial(uint64_t index, size_t from, size_t to);
   void punch_memory(uint64_t first, uint64_t end);
