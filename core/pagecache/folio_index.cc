@@ -3,6 +3,10 @@
 // way up from an erase, so a null slot always means an empty subtree.
 #include "core/pagecache/folio_index.h"
 
+#include <new>
+
+#include "locking/check.h"
+
 namespace lockfs::core {
 
 FolioIndex::~FolioIndex() {
@@ -30,32 +34,75 @@ Folio* FolioIndex::load(uint64_t index) const {
 }
 
 Folio* FolioIndex::insert_if_absent(uint64_t index, Folio* f) {
+  // The levels added on top and the nodes missing on the path are all allocated before the
+  // first is linked: a std::bad_alloc leaves the tree as it was. (Linking as they came left
+  // a node with nothing under it when a deeper one failed: a null slot would no longer mean
+  // an empty subtree, the root would never shrink, and empty() would stay false.)
+  unsigned shift = root_ ? root_shift_ : 0;
+  while (index >= span(shift)) shift += kBits;
+  size_t need = 0;
   if (!root_) {
-    root_shift_ = 0;
-    while (index >= span(root_shift_)) root_shift_ += kBits;
-    root_ = new Node;
+    need = shift / kBits + 1;  // the root and one node per level below it
+  } else {
+    need = (shift - root_shift_) / kBits;  // new levels on top
+    // Follow index's path: through the new top levels (their slot 0 leads to the old root)
+    // and the existing nodes, to the first missing one: it and every level below are new.
+    const Node* n = shift == root_shift_ ? root_ : nullptr;
+    for (unsigned s = shift; s > 0; s -= kBits) {
+      const uint64_t slot = (index >> s) & (kSlots - 1);
+      if (!n) {  // a new top level
+        if (slot != 0) {
+          need += s / kBits;
+          break;
+        }
+        if (s - kBits == root_shift_) n = root_;
+        continue;
+      }
+      if (!n->slots[slot]) {
+        need += s / kBits;
+        break;
+      }
+      n = static_cast<const Node*>(n->slots[slot]);
+    }
   }
-  while (index >= span(root_shift_)) {  // add a level on top: the old root is its slot 0
-    Node* top = new Node;
+  Node* spare[kMaxLevels];
+  size_t have = 0;
+  try {
+    while (have < need) spare[have++] = new Node;
+  } catch (const std::bad_alloc&) {
+    while (have > 0) delete spare[--have];
+    throw;
+  }
+  auto take = [&] {
+    LOCKFS_CHECK(have > 0, "FolioIndex: node count planned wrong");
+    return spare[--have];
+  };
+  if (!root_) {
+    root_shift_ = shift;
+    root_ = take();
+  }
+  while (root_shift_ < shift) {  // add a level on top: the old root is its slot 0
+    Node* top = take();
     top->slots[0] = root_;
     top->count = 1;
     root_ = top;
     root_shift_ += kBits;
   }
   Node* n = root_;
-  for (unsigned shift = root_shift_;; shift -= kBits) {
-    void*& s = n->slots[(index >> shift) & (kSlots - 1)];
-    if (shift == 0) {
-      if (s) return static_cast<Folio*>(s);
-      s = f;
+  for (unsigned s = root_shift_;; s -= kBits) {
+    void*& slot = n->slots[(index >> s) & (kSlots - 1)];
+    if (s == 0) {
+      LOCKFS_CHECK(have == 0, "FolioIndex: node count planned wrong");
+      if (slot) return static_cast<Folio*>(slot);
+      slot = f;
       ++n->count;
       return nullptr;
     }
-    if (!s) {
-      s = new Node;
+    if (!slot) {
+      slot = take();
       ++n->count;
     }
-    n = static_cast<Node*>(s);
+    n = static_cast<Node*>(slot);
   }
 }
 

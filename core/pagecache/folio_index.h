@@ -42,6 +42,8 @@ class FolioIndex {
  private:
   static constexpr unsigned kBits = 6;
   static constexpr uint64_t kSlots = uint64_t{1} << kBits;
+  // Nodes on a path from the root of a tree indexing 64-bit indexes down to a folio.
+  static constexpr unsigned kMaxLevels = 64 / kBits + 1;
   struct Node {
     uint32_t count = 0;  // non-null slots
     void* slots[kSlots] = {};
