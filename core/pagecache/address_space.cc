@@ -90,6 +90,22 @@ AddressSpace::AopsStats AddressSpace::aops_stats() const {
           s.page_mkwrite.load()};
 }
 
+// LOCKFS_NO_THREAD_SAFETY_ANALYSIS: the index is read under i_pages of a const Impl.
+AddressSpace::IndexCheck AddressSpace::check_index() const LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  IndexCheck c;
+  Impl* m = impl_if();
+  if (!m) return c;
+  locking::SpinGuard g(m->i_pages);
+  m->pages.for_each(0, UINT64_MAX, [&](uint64_t index, Folio* f) {
+    ++c.folios;
+    if (f->flags.locked()) ++c.locked;
+    if (f->index() != index || !f->mapped.load(std::memory_order_relaxed)) ++c.misplaced;
+    return true;
+  });
+  c.nr = m->nr.load(std::memory_order_relaxed);
+  return c;
+}
+
 // filemap_read. invalidate_lock is held shared for the whole copy: a punch or truncate
 // (exclusive) cannot free a page under us, so no stale data and no access to an unmapped
 // window. LOCKFS_NO_THREAD_SAFETY_ANALYSIS: the killable folio lock is taken and released

@@ -105,6 +105,13 @@ class AddressSpace {
   };
   AopsStats aops_stats() const;
 
+  // The index as a checker sees it (quiescent: no operation runs on the file): folios in the
+  // index, the count nr_pages() keeps, and folios left locked or stored at another index.
+  struct IndexCheck {
+    uint64_t folios = 0, nr = 0, locked = 0, misplaced = 0;
+  };
+  IndexCheck check_index() const;
+
   struct Impl;  // opaque outside core/pagecache (mapping_impl.h)
 
  private:

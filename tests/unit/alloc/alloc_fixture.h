@@ -73,6 +73,8 @@ class AllocFailureTest : public CoreTest {
       // a folio that never came, none left uncounted.
       EXPECT_EQ(vfs->sb().s_budget.used(), pages_present())
           << what << ", allocation " << k << " failing: the page budget is off";
+      // The page cache indexes hold what they count, none of their folios left locked.
+      check_indexes(what + ", allocation " + std::to_string(k) + " failing");
       if (!injected) {
         undo();
         return failures;
@@ -89,6 +91,19 @@ class AllocFailureTest : public CoreTest {
     return failures;
   }
 
+  // Every page cache's index (quiescent: no op runs): as many folios as its count says,
+  // each at its own index and unlocked -- a folio a failed operation left locked (never
+  // published, or never unlocked) would hang the next one to look at it.
+  void check_indexes(const std::string& what) {
+    for (core::Ino ino : vfs->sb().all_inos()) {
+      const core::Inode* inode = vfs->sb().find_unlocked_for_check(ino);
+      if (!inode || !inode->i_mapping) continue;
+      const core::AddressSpace::IndexCheck c = inode->i_mapping->check_index();
+      EXPECT_EQ(c.folios, c.nr) << what << ": inode " << ino << "'s index and count disagree";
+      EXPECT_EQ(c.locked, 0u) << what << ": inode " << ino << " has folios left locked";
+      EXPECT_EQ(c.misplaced, 0u) << what << ": inode " << ino << " has folios misplaced";
+    }
+  }
   // Pages present in every page cache of the superblock (quiescent: no op runs).
   uint64_t pages_present() {
     uint64_t n = 0;
