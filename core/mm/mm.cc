@@ -263,15 +263,22 @@ typename C::node_type make_node(Args&&... args) {
 }
 }  // namespace
 
-Mm::LinkNodes Mm::make_link_nodes(const Piece& p) {
+Mm::LinkNodes Mm::make_link_nodes(const Piece& p) const {
   LinkNodes n;
   n.tree = make_node<std::map<uint64_t, VmArea*>>(p.start, nullptr);
   if (!p.obj) return n;
+  // An object entry present now is still there when the commit links (its unlinks keep
+  // emptied entries until then): only an object without one needs a node for it.
   if (p.flags & kVmPageCache) {
-    n.storage_obj = make_node<decltype(storage_)>(p.obj, std::map<uint64_t, VmArea*>());
+    if (!storage_.count(p.obj)) {
+      n.storage_obj = make_node<decltype(storage_)>(p.obj, std::map<uint64_t, VmArea*>());
+    }
     n.storage_page = make_node<std::map<uint64_t, VmArea*>>(p.pgoff, nullptr);
   } else {
-    n.i_mmap_obj = make_node<decltype(i_mmap_)>(p.obj, std::set<VmArea*>());
+    // i_mmap_ is written under mmap_lock write (held), so reading it needs no i_mmap_lock_.
+    if (!i_mmap_.count(p.obj)) {
+      n.i_mmap_obj = make_node<decltype(i_mmap_)>(p.obj, std::set<VmArea*>());
+    }
     n.i_mmap_vma = make_node<std::set<VmArea*>>(nullptr);
   }
   return n;
@@ -299,7 +306,10 @@ void Mm::link_file(VmArea* vma, LinkNodes& nodes) {
   if (!vma->vm_file) return;
   if (vma->vm_flags & kVmPageCache) {
     auto it = storage_.find(vma->vm_file);
-    if (it == storage_.end()) it = storage_.insert(std::move(nodes.storage_obj)).position;
+    if (it == storage_.end()) {
+      LOCKFS_CHECK(!nodes.storage_obj.empty(), "storage windows: no node for a new object");
+      it = storage_.insert(std::move(nodes.storage_obj)).position;
+    }
     nodes.storage_page.key() = vma->vm_pgoff;
     nodes.storage_page.mapped() = vma;
     LOCKFS_CHECK(it->second.insert(std::move(nodes.storage_page)).inserted,
@@ -308,24 +318,39 @@ void Mm::link_file(VmArea* vma, LinkNodes& nodes) {
   }
   locking::WriteGuard g(i_mmap_lock_);
   auto it = i_mmap_.find(vma->vm_file);
-  if (it == i_mmap_.end()) it = i_mmap_.insert(std::move(nodes.i_mmap_obj)).position;
+  if (it == i_mmap_.end()) {
+    LOCKFS_CHECK(!nodes.i_mmap_obj.empty(), "i_mmap: no node for a new object");
+    it = i_mmap_.insert(std::move(nodes.i_mmap_obj)).position;
+  }
   nodes.i_mmap_vma.value() = vma;
   it->second.insert(std::move(nodes.i_mmap_vma));
 }
 
-void Mm::unlink_file(VmArea* vma) {
+void Mm::unlink_file(VmArea* vma, bool keep_empty) {
   if (!vma->vm_file) return;
   if (vma->vm_flags & kVmPageCache) {
     auto it = storage_.find(vma->vm_file);
     LOCKFS_CHECK(it != storage_.end() && it->second.erase(vma->vm_pgoff) == 1,
                  "storage window not indexed");
-    if (it->second.empty()) storage_.erase(it);
+    if (it->second.empty() && !keep_empty) storage_.erase(it);
     return;
   }
   locking::WriteGuard g(i_mmap_lock_);
   auto it = i_mmap_.find(vma->vm_file);
   LOCKFS_CHECK(it != i_mmap_.end() && it->second.erase(vma) == 1, "i_mmap: VMA not linked");
-  if (it->second.empty()) i_mmap_.erase(it);
+  if (it->second.empty() && !keep_empty) i_mmap_.erase(it);
+}
+
+void Mm::erase_empty_entry(const VmArea* vma) {
+  if (!vma->vm_file) return;
+  if (vma->vm_flags & kVmPageCache) {
+    auto it = storage_.find(vma->vm_file);
+    if (it != storage_.end() && it->second.empty()) storage_.erase(it);
+    return;
+  }
+  locking::WriteGuard g(i_mmap_lock_);
+  auto it = i_mmap_.find(vma->vm_file);
+  if (it != i_mmap_.end() && it->second.empty()) i_mmap_.erase(it);
 }
 
 static int prot_of(uint32_t flags) {

@@ -192,8 +192,13 @@ class Mm {
   // which VMA objects are reused, allocated and removed, then allocates, write-locks (killable)
   // and maps memory — all before the first change to the tree — then commits. Returns the VMA
   // covering `want` afterwards (nullptr if none). -EINTR / -ENOMEM leave everything unchanged.
+  // Running out of memory anywhere before the commit is -ENOMEM as well (a VMA object or a
+  // container node alike), never std::bad_alloc.
   Result<VmArea*> rewrite(const std::vector<VmArea*>& window, std::vector<Piece> final,
                           uint64_t want) LOCKFS_REQUIRES(mmap_lock);
+  Result<VmArea*> rewrite_or_throw(const std::vector<VmArea*>& window,
+                                   const std::vector<Piece>& final, uint64_t want)
+      LOCKFS_REQUIRES(mmap_lock);
   // Merges adjacent compatible pieces in place (never removing a VMA with ->close).
   static void merge_pieces(std::vector<Piece>& pieces);
   static Piece piece_of(const VmArea* v) {
@@ -203,9 +208,11 @@ class Mm {
   std::vector<VmArea*> overlapping(uint64_t start, uint64_t end) const
       LOCKFS_REQUIRES_SHARED(mmap_lock);
 
-  // The container nodes linking one VMA needs (tree_, and storage_ or i_mmap_ with an entry
-  // for its object in case it has none by then), allocated by rewrite before it changes
-  // anything, so that its commit allocates nothing and so cannot fail half way.
+  // The container nodes linking one VMA needs (tree_, and storage_ or i_mmap_, with an entry
+  // for its object when it has none yet), allocated by rewrite before it changes anything,
+  // so that its commit allocates nothing and so cannot fail half way. The commit's unlinks
+  // keep emptied object entries until its links are done, so an object that has an entry
+  // at planning time still has it then: no entry node is allocated for it.
   struct LinkNodes {
     std::map<uint64_t, VmArea*>::node_type tree;
     std::map<const VmObject*, std::map<uint64_t, VmArea*>>::node_type storage_obj;
@@ -214,7 +221,7 @@ class Mm {
     std::set<VmArea*>::node_type i_mmap_vma;
   };
   // The nodes a VMA of piece p needs. May throw std::bad_alloc.
-  static LinkNodes make_link_nodes(const Piece& p);
+  LinkNodes make_link_nodes(const Piece& p) const LOCKFS_REQUIRES(mmap_lock);
 
   // Tree edits (mmap_lock write + VMA write locks held): insert/erase under tree_lock_ so that
   // lock_vma_under_rcu can look up concurrently. Inserting and linking use `nodes`
@@ -222,7 +229,13 @@ class Mm {
   void tree_insert(VmArea* vma, LinkNodes& nodes) LOCKFS_REQUIRES(mmap_lock);
   void tree_erase(VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
   void link_file(VmArea* vma, LinkNodes& nodes) LOCKFS_REQUIRES(mmap_lock);
-  void unlink_file(VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
+  // keep_empty: an object entry left empty stays (rewrite's commit), for
+  // erase_empty_entry to drop once the commit's links are done.
+  void unlink_file(VmArea* vma, bool keep_empty = false) LOCKFS_REQUIRES(mmap_lock);
+  void erase_empty_entry(const VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
+  // storage_map's work, under its mmap_lock write; may throw std::bad_alloc.
+  Result<void> storage_map_locked(VmObject& obj, uint64_t first, uint64_t count, char** addrs)
+      LOCKFS_REQUIRES(mmap_lock);
   // Unmaps a whole storage window (storage_unmap): allocates nothing, so it cannot fail.
   void remove_storage_window(VmArea* v) LOCKFS_REQUIRES(mmap_lock);
   // Memory: map [start, end) of vma's backing at its pgoff (populate), or give it back to the

@@ -29,9 +29,21 @@ class UnkillableScope {
 Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char** addrs) {
   if (init_mm_) return init_mm_->storage_map(obj, first, count, addrs);
   if (int rc = mmap_write_lock_killable(); rc != 0) return err(rc);
-  // vma_expand and mmap_region allocate: a std::bad_alloc leaves the windows mapped so far
-  // (each one whole: rewrite changes all or nothing), which later calls reuse.
+  // vma_expand and mmap_region allocate: running out of memory is -ENOMEM wherever it
+  // happens (rewrite's VMA objects and nodes say so; their plans' lists throw, caught
+  // below), so that callers fall back alike (PageAddrs::map retries the span alone). It
+  // leaves the windows mapped so far (each one whole: rewrite changes all or nothing),
+  // which later calls reuse.
   MmapWriteSection section(*this);
+  try {
+    return storage_map_locked(obj, first, count, addrs);
+  } catch (const std::bad_alloc&) {
+    return err(-ENOMEM);
+  }
+}
+
+Result<void> Mm::storage_map_locked(VmObject& obj, uint64_t first, uint64_t count,
+                                    char** addrs) {
   Result<void> r;
   const uint64_t end = first + count;
   // One search of obj's windows around page pg: the window covering pg (if any), the one

@@ -19,6 +19,25 @@ bool intersects(const VmArea* v, uint64_t start, uint64_t end) {
   return v->vm_start < end && start < v->vm_end;
 }
 
+// Room for n elements: in the object up to N, else one heap block. For rewrite's lists,
+// which nearly always hold a handful of entries, so that a rewrite (which runs under
+// init_mm's mmap_lock for every storage window change) does not malloc for them.
+template <typename T, size_t N>
+class InlineBuf {
+ public:
+  explicit InlineBuf(size_t n) {
+    if (n > N) heap_ = std::make_unique<T[]>(n);
+  }
+  InlineBuf(const InlineBuf&) = delete;
+  InlineBuf& operator=(const InlineBuf&) = delete;
+  T* data() { return heap_ ? heap_.get() : inline_; }
+  T& operator[](size_t i) { return data()[i]; }
+
+ private:
+  T inline_[N] = {};
+  std::unique_ptr<T[]> heap_;
+};
+
 }  // namespace
 
 void Mm::merge_pieces(std::vector<Piece>& pieces) {
@@ -45,6 +64,18 @@ void Mm::merge_pieces(std::vector<Piece>& pieces) {
 
 Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piece> final,
                             uint64_t want) {
+  // Everything that allocates comes before the commit, which changes nothing until then:
+  // std::bad_alloc leaves the tree as it was, and is -ENOMEM as a VMA object's nothrow
+  // allocation is (so that storage_map's callers fall back the same way for either).
+  try {
+    return rewrite_or_throw(window, final, want);
+  } catch (const std::bad_alloc&) {
+    return err(-ENOMEM);
+  }
+}
+
+Result<VmArea*> Mm::rewrite_or_throw(const std::vector<VmArea*>& window,
+                                     const std::vector<Piece>& final, uint64_t want) {
   mmap_assert_write_locked();
   auto same_state = [](const VmArea* v, const Piece& p) {
     return v->vm_start == p.start && v->vm_end == p.end && v->vm_pgoff == p.pgoff &&
@@ -76,7 +107,7 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
   }
   // The commit links VMAs into the tree and the file indexes: their nodes are allocated now
   // too, for every piece that will be (re)inserted, so that the commit cannot throw.
-  std::vector<LinkNodes> nodes(final.size());
+  InlineBuf<LinkNodes, 4> nodes(final.size());
   for (size_t i = 0; i < final.size(); ++i) {
     if (!use[i] || !same_state(use[i], final[i])) nodes[i] = make_link_nodes(final[i]);
   }
@@ -97,17 +128,20 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
   }
 
   // Memory: walk the segments between all old and new boundaries.
-  std::vector<uint64_t> cuts;
+  const size_t max_cuts = 2 * (window.size() + final.size());
+  InlineBuf<uint64_t, 16> cut_buf(max_cuts);
+  uint64_t* const cuts = cut_buf.data();
+  size_t ncuts = 0;
   for (VmArea* w : window) {
-    cuts.push_back(w->vm_start);
-    cuts.push_back(w->vm_end);
+    cuts[ncuts++] = w->vm_start;
+    cuts[ncuts++] = w->vm_end;
   }
   for (const Piece& p : final) {
-    cuts.push_back(p.start);
-    cuts.push_back(p.end);
+    cuts[ncuts++] = p.start;
+    cuts[ncuts++] = p.end;
   }
-  std::sort(cuts.begin(), cuts.end());
-  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  std::sort(cuts, cuts + ncuts);
+  ncuts = static_cast<size_t>(std::unique(cuts, cuts + ncuts) - cuts);
   // What the memory loop below did, to take back if a later segment fails: records with
   // room reserved for each segment, so that recording one never allocates after the memory
   // changed (a throw there would leave it changed and the tree not).
@@ -116,10 +150,10 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
     bool reprotect;  // else the segment was newly mapped: give it back to the reservation
     Piece before;    // reprotect: the VMA's old state
   };
-  std::vector<Undo> undo;
-  undo.reserve(cuts.size());
-  std::vector<std::pair<uint64_t, uint64_t>> give_back;  // after the commit
-  give_back.reserve(cuts.size());
+  InlineBuf<Undo, 8> undo(ncuts);
+  size_t nundo = 0;
+  InlineBuf<std::pair<uint64_t, uint64_t>, 8> give_back(ncuts);  // after the commit
+  size_t ngive = 0;
   auto old_at = [&](uint64_t a) -> VmArea* {
     for (VmArea* w : window)
       if (w->vm_start <= a && a < w->vm_end) return w;
@@ -130,30 +164,31 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
       if (p.start <= a && a < p.end) return &p;
     return nullptr;
   };
-  for (size_t k = 0; k + 1 < cuts.size(); ++k) {
+  for (size_t k = 0; k + 1 < ncuts; ++k) {
     const uint64_t a = cuts[k], b = cuts[k + 1];
     VmArea* o = old_at(a);
     const Piece* n = new_at(a);
     Result<void> r;
     if (!o && n && (n->flags & kVmPopulate)) {
       r = map_memory(*n, a, b);
-      if (r) undo.push_back(Undo{a, b, false, *n});
+      if (r) undo[nundo++] = Undo{a, b, false, *n};
     } else if (o && !n) {
-      give_back.emplace_back(a, b);
+      give_back[ngive++] = {a, b};
     } else if (o && n && o->vm_flags != n->flags) {
       if (n->flags & kVmPopulate) {
         r = protect_memory(*n, a, b);
-        if (r) undo.push_back(Undo{a, b, true, piece_of(o)});
+        if (r) undo[nundo++] = Undo{a, b, true, piece_of(o)};
       } else {
-        give_back.emplace_back(a, b);  // zap faulted-in pages; they fault in with new prot
+        give_back[ngive++] = {a, b};  // zap faulted-in pages; they fault in with new prot
       }
     }
     if (!r) {
-      for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
-        if (it->reprotect) {
-          (void)protect_memory(it->before, it->start, it->end);
+      for (size_t i = nundo; i-- > 0;) {
+        const Undo& u = undo[i];
+        if (u.reprotect) {
+          (void)protect_memory(u.before, u.start, u.end);
         } else {
-          reserve_memory(it->start, it->end);
+          reserve_memory(u.start, u.end);
         }
       }
       return err(r.error());
@@ -167,7 +202,7 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
       if (use[i] == w && same_state(w, final[i])) keep_same = true;
     }
     if (keep_same) continue;
-    unlink_file(w);
+    unlink_file(w, /*keep_empty=*/true);  // the links below may need the object's entry
     tree_erase(w);
   }
   VmArea* result = nullptr;
@@ -187,6 +222,7 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
     link_file(v, nodes[i]);
     if (!use[i] && is_split[i] && v->vm_ops) v->vm_ops->open(*v);  // __split_vma's ->open
   }
+  for (VmArea* w : window) erase_empty_entry(w);  // entries the unlinks above left empty
   for (VmArea* w : window) {
     if (claimed.count(w)) continue;
     // Wholly covered by the new layout: merged away (no ->close, as in vma_merge). Else some
@@ -200,7 +236,7 @@ Result<VmArea*> Mm::rewrite(const std::vector<VmArea*>& window, std::vector<Piec
     if (covered < w->vm_end - w->vm_start && w->vm_ops) w->vm_ops->close(*w);
     delete w;
   }
-  for (auto [a, b] : give_back) reserve_memory(a, b);
+  for (size_t i = 0; i < ngive; ++i) reserve_memory(give_back[i].first, give_back[i].second);
   if (want) {
     auto it = tree_.upper_bound(want);
     if (it != tree_.begin() && std::prev(it)->second->vm_end > want) result = std::prev(it)->second;

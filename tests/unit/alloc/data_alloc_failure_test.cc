@@ -383,6 +383,86 @@ TEST_F(DataAllocFailureTest, EvictWithPages) {
       check, check);
 }
 
+// What a VMA rewrite costs in allocations: the VMA objects and container nodes it needs, its
+// plan, and nothing per rewrite on top (the commit's nodes and memory-phase lists sit in the
+// rewrite's frame; an object that has an entry in storage_ / i_mmap_ gets no new one). Every
+// storage window change is a rewrite under init_mm's mmap_lock, so these are budgets: raise
+// one only with a reason.
+TEST_F(DataAllocFailureTest, VmaRewriteAllocations) {
+  const OpenFile o = open_file("cost");
+  restore(o, Layout{{{0, pattern(P, 'a')}}, 8 * P});
+  core::SuperBlock& sb = vfs->sb();
+  core::Inode* inode = sb.iget(o.ino);
+  ASSERT_NE(inode, nullptr);
+  core::Mm& mm = *sb.s_mm;
+  core::VmObject& obj = inode->i_mapping->vm_object();
+  // Allocations the calling thread makes in fn (the counter runs down, none fails).
+  auto allocations = [](const auto& fn) {
+    constexpr long kMany = 1L << 40;
+    t_allocs_left = kMany;
+    fn();
+    const long n = kMany - t_allocs_left;
+    t_allocs_left = -1;
+    return n;
+  };
+  auto a = mm.mmap_file(obj, 0, 8 * P, core::kVmRead | core::kVmWrite);
+  ASSERT_TRUE(a.ok());
+  // Warm up the lock validator on these chains (its first-time allocations are not ours).
+  ASSERT_TRUE(mm.mprotect(*a + 2 * P, 2 * P, core::kVmRead).ok());
+  ASSERT_TRUE(mm.mprotect(*a + 2 * P, 2 * P, core::kVmRead | core::kVmWrite).ok());
+  // Split in three: two new VMAs, three tree and three i_mmap nodes, the plan's lists.
+  const long split = allocations([&] {
+    ASSERT_TRUE(mm.mprotect(*a + 2 * P, 2 * P, core::kVmRead).ok());
+  });
+  // Merged back into one: one tree and one i_mmap node for the VMA that grows, the plan.
+  const long merge = allocations([&] {
+    ASSERT_TRUE(mm.mprotect(*a + 2 * P, 2 * P, core::kVmRead | core::kVmWrite).ok());
+  });
+  // A storage window growing by a page (vma_expand): a tree and a storage_ node, the plan.
+  write_all(o.f, P, "warm");
+  const long expand = allocations([&] { write_all(o.f, 16 * P, "x"); });
+  ASSERT_TRUE(mm.munmap(*a, 8 * P).ok());
+  EXPECT_LE(split, 18);
+  EXPECT_LE(merge, 18);
+  EXPECT_LE(expand, 12);
+
+  // Running out of memory while mapping storage windows is -ENOMEM, whichever allocation
+  // fails (a VMA object, a container node, a plan's list): never std::bad_alloc, so that
+  // PageAddrs::map's fallback to the span alone and the fault's VM_FAULT_OOM see it alike.
+  char* addrs[3];
+  const size_t windows = mm.storage_windows();
+  int failures = 0;
+  for (const bool grow : {false, true}) {  // a new window; one growing by three pages
+    const uint64_t first = grow ? 103 : 100;
+    for (long k = 0; k < 1000; ++k) {
+      if (grow) {
+        ASSERT_TRUE(mm.storage_map(obj, 100, 3, addrs).ok());
+      }
+      bool threw = false;
+      Result<void> r;
+      t_allocs_left = k;
+      try {
+        r = mm.storage_map(obj, first, 3, addrs);
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+      const bool injected = t_allocs_left == -1;
+      t_allocs_left = -1;
+      EXPECT_FALSE(threw) << "storage_map of " << first << " threw with allocation " << k
+                          << " failing";
+      if (!threw && !r.ok()) {
+        EXPECT_EQ(r.error(), -ENOMEM);
+      }
+      mm.storage_unmap(obj, 100, 6);
+      if (!injected) break;
+      ++failures;
+    }
+  }
+  EXPECT_GT(failures, 0);
+  EXPECT_EQ(mm.storage_windows(), windows);
+  sb.iput(inode);
+}
+
 // The mm: a user mapping of a file, faults that allocate a folio for a hole, and VMA
 // rewrites (munmap and mprotect of a middle part split the VMA). A failure leaves the VMA
 // tree as it was.
