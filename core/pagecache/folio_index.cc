@@ -65,7 +65,8 @@ Folio* FolioIndex::insert_if_absent(uint64_t index, Folio* f) {
       n = static_cast<const Node*>(n->slots[slot]);
     }
   }
-  Node* spare[kMaxLevels];
+  LOCKFS_CHECK(need <= kMaxNewNodes, "FolioIndex: node count planned wrong");
+  Node* spare[kMaxNewNodes];
   size_t have = 0;
   try {
     while (have < need) spare[have++] = new Node;

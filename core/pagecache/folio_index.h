@@ -42,8 +42,10 @@ class FolioIndex {
  private:
   static constexpr unsigned kBits = 6;
   static constexpr uint64_t kSlots = uint64_t{1} << kBits;
-  // Nodes on a path from the root of a tree indexing 64-bit indexes down to a folio.
-  static constexpr unsigned kMaxLevels = 64 / kBits + 1;
+  // Nodes one insertion may need: levels added on top of a one-level tree up to the
+  // deepest (64 / kBits of them), plus a new path under the new top (as many again); or,
+  // into an empty tree, a root and a path (64 / kBits + 1).
+  static constexpr unsigned kMaxNewNodes = 2 * (64 / kBits) + 1;
   struct Node {
     uint32_t count = 0;  // non-null slots
     void* slots[kSlots] = {};

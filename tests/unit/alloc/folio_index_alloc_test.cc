@@ -28,6 +28,10 @@ TEST(FolioIndexAllocFailure, InsertAllOrNothing) {
       {{0}, 70},              // one level on top, a new leaf
       {{0, 5000}, 300000},    // a level on top of a three-level tree, a path of three
       {{0, 300000}, 300064},  // a new leaf under existing inner nodes
+      // The largest page index (kMaxFilePages - 1) into a one-level tree: six levels on
+      // top and a path of six under the new top, more nodes than the tree has levels.
+      {{0}, (uint64_t{1} << 40) - 1},
+      {{}, (uint64_t{1} << 40) - 1},
   };
   for (const Case& c : cases) {
     int failures = 0;
