@@ -525,6 +525,13 @@ TEST_F(DataAllocFailureTest, MmapFaultAndVmaRewrite) {
   // Faults: a VM_FAULT_OOM (the page's window or folio could not be had) is -ENOSPC to the
   // accessor, as the fault path says; a failure either way leaves the file unchanged.
   std::string old;
+  // Each try starts from the file and mapping restore() makes, the old contents noted.
+  auto fresh = [&] {
+    restore(o, l);
+    old = contents(o.f);
+    if (addr == 0) map();
+    before = snapshot();
+  };
   for (const bool write : {false, true}) {
     const std::string what = write ? "write fault into a hole" : "read fault of a hole";
     // Pages past the storage window restore() leaves ([0, 6)): the fault maps one.
@@ -532,13 +539,7 @@ TEST_F(DataAllocFailureTest, MmapFaultAndVmaRewrite) {
     const std::string data = "fault";
     std::string buf(data.size(), '\0');
     each_allocation(
-        what,
-        [&] {
-          restore(o, l);
-          old = contents(o.f);
-          if (addr == 0) map();
-          before = snapshot();
-        },
+        what, fresh,
         [&] {
           auto n = write ? mm.access_write(addr + at, std::span<const char>(data.data(), 5))
                          : mm.access_read(addr + at, std::span<char>(buf.data(), 5));
@@ -574,10 +575,7 @@ TEST_F(DataAllocFailureTest, MmapFaultAndVmaRewrite) {
     each_allocation(
         what,
         [&] {
-          restore(o, l);
-          old = contents(o.f);
-          if (addr == 0) map();
-          before = snapshot();
+          fresh();
           short_n = 0;
         },
         [&] {
