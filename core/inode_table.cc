@@ -31,24 +31,23 @@ InodeTable::InodeTable() : buckets_(new Buckets(kFirstOrder)) {}
 // Unmount: every inode is gone and no reader is left.
 InodeTable::~InodeTable() { delete buckets_.load(std::memory_order_relaxed); }
 
+template <bool kRcu>
 Inode* InodeTable::walk(const Buckets* b, Ino ino) {
   for (Inode* i = b->head(ino).load(std::memory_order_acquire); i != nullptr;
        i = i->i_hash_next.load(std::memory_order_acquire)) {
     if (i->i_ino == ino) return i;
+    // Standing on `i` under RCU: a growth may move it meanwhile.
+    if constexpr (kRcu) LOCKFS_SYNC_POINT("itable:rcu_walk");
   }
   return nullptr;
 }
 
-Inode* InodeTable::find(Ino ino) const { return walk(buckets_.load(std::memory_order_relaxed), ino); }
+Inode* InodeTable::find(Ino ino) const {
+  return walk<false>(buckets_.load(std::memory_order_relaxed), ino);
+}
 
 Inode* InodeTable::find_rcu(Ino ino) const {
-  const Buckets* b = buckets_.load(std::memory_order_acquire);
-  for (Inode* i = b->head(ino).load(std::memory_order_acquire); i != nullptr;
-       i = i->i_hash_next.load(std::memory_order_acquire)) {
-    if (i->i_ino == ino) return i;
-    LOCKFS_SYNC_POINT("itable:rcu_walk");  // standing on `i`: a growth may move it meanwhile
-  }
-  return nullptr;
+  return walk<true>(buckets_.load(std::memory_order_acquire), ino);
 }
 
 size_t InodeTable::bucket_of(Ino ino) const {

@@ -52,6 +52,8 @@ class InodeTable {
 
  private:
   struct Buckets;
+  // kRcu: the walk of find_rcu, with its sync point on each step.
+  template <bool kRcu>
   static Inode* walk(const Buckets* b, Ino ino);
   void grow();
 
