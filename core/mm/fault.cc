@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "core/mm/mm.h"
-#include "core/mm/on_exit.h"
 #include "locking/check.h"
 
 namespace lockfs::core {
@@ -93,14 +92,7 @@ Result<size_t> Mm::access(uint64_t addr, char* buf, size_t len,
     VmFaultInfo vmf{vma, page, vma->pgoff_of(page), write, vma_locked};
     VmOperations* ops = vma->vm_ops;
     VmObject* obj = vma->vm_file;
-    VmFault res;
-    {
-      // ->fault allocates (a folio, its window): std::bad_alloc must not leave the VMA or
-      // mmap_lock read-held. It returns nothing locked or referenced when it throws.
-      OnExit unlock_on_throw(unlock);
-      res = ops->fault(vmf);
-      unlock_on_throw.dismiss();
-    }
+    VmFault res = ops->fault(vmf);  // never throws: out of memory is kOom (vma.h)
     if (res == VmFault::kLocked && write) {
       // do_shared_fault: the folio is unlocked for ->page_mkwrite, which locks it again.
       ops->unlock_page(vmf);

@@ -54,6 +54,8 @@ struct VmFaultInfo {
 //   close:         mmap_lock read or write.
 //   fault:         mmap_lock read or the VMA read lock; may return the folio locked.
 //   page_mkwrite:  mmap_lock read or the VMA read lock; may return the folio locked.
+// Neither throws: out of memory is VmFault::kOom (VM_FAULT_OOM), which keeps an access's
+// short count (Mm::access holds those locks and does not unwind them for an exception).
 // Thread safety: implementations are called concurrently for different faults.
 class VmOperations {
  public:
