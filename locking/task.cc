@@ -28,14 +28,17 @@ void Task::set_waiting_on(WaitQueue* wq) {
   waiting_on_ = wq;
 }
 
-namespace {
+namespace detail {
 
+thread_local constinit Task* t_current = nullptr;
+
+namespace {
 // The default task lives in raw thread-local storage and is never destroyed: the validator's
 // and tracer's thread-exit work (which reads current()) may run after other thread_locals
 // are gone. Task owns no memory until groups are set, which default tasks never do.
-thread_local Task* t_current = nullptr;
-alignas(Task) thread_local unsigned char t_default_storage[sizeof(Task)];
-thread_local Task* t_default = nullptr;
+alignas(Task) thread_local constinit unsigned char t_default_storage[sizeof(Task)];
+thread_local constinit Task* t_default = nullptr;
+}  // namespace
 
 Task& default_task() {
   if (__builtin_expect(t_default == nullptr, 0)) {
@@ -44,12 +47,9 @@ Task& default_task() {
   return *t_default;
 }
 
-}  // namespace
+}  // namespace detail
 
-Task& current() {
-  Task* t = t_current;
-  return t != nullptr ? *t : default_task();
-}
+using detail::t_current;
 
 TaskScope::TaskScope(Task& task)
     : prev_(t_current),

@@ -41,9 +41,19 @@ class Task {
   WaitQueue* waiting_on_ = nullptr;
 };
 
+namespace detail {
+// The task a TaskScope made current on this thread, or null. constinit: reading it is a
+// TLS load, with no init call (current() runs in every traced lock event).
+extern thread_local constinit Task* t_current;
+Task& default_task();
+}  // namespace detail
+
 // The calling thread's current task. Each thread has a default task (pid 0, uid/gid of the
 // process, op "") until a TaskScope installs another.
-Task& current();
+inline Task& current() {
+  Task* t = detail::t_current;
+  return __builtin_expect(t != nullptr, 1) ? *t : detail::default_task();
+}
 
 // Makes `task` current on this thread for the scope's lifetime (restores the previous one).
 // With the validator on, closing the scope while holding a lock taken inside it is a
