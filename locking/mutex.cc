@@ -114,11 +114,12 @@ void SpinLock::lock_slow() {
 
 void SpinLock::lock(Subclass s) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool instr = instrumented();
-  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, false, LOCKFS_CALLER);
+  if (instr) internal::before_fast_path();
   if (__builtin_expect(trylock_fast(), 1)) {
-    if (instr) internal::lock_acquired(map_, Mode::kExclusive, s, false, 0, LOCKFS_CALLER);
+    if (instr) internal::lock_acquired_uncontended(map_, Mode::kExclusive, s, false, LOCKFS_CALLER);
     return;
   }
+  if (instr) internal::lock_wait_begin(map_, Mode::kExclusive, s, false, LOCKFS_CALLER);
   const bool timed = instr && internal::tracer_on();
   const uint64_t t0 = timed ? internal::now_ns() : 0;
   lock_slow();

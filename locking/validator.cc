@@ -28,8 +28,9 @@ namespace lockfs::locking {
 
 namespace internal {
 
+thread_local constinit ThreadState t_state{};
+
 namespace {
-thread_local constinit ThreadState t_state{};  // constinit: no init call on access
 
 // Registered (as any thread_local with a destructor is, on its first use) by
 // arm_thread_exit_slow, so the thread's exit work runs; t_state itself has none.
@@ -141,9 +142,11 @@ std::string chain_to(const ThreadState& ts, const HeldLock& next) {
 
 // held -> new lock for every held lock of another (class, subclass). The edges depend only on
 // the chain of (class, subclass) nodes, so a chain seen before (its key in the thread's chain
-// cache) adds nothing: only the instance check (recursion) runs again.
-void check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, const void* site) {
-  if (ts.depth == 0) return;
+// cache) adds nothing: only the instance check (recursion) runs again. Returns the chain key
+// the new lock will have on the held stack.
+uint64_t check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, const void* site) {
+  const uint16_t to = graph_node(m.cls, s);
+  if (ts.depth == 0) return chain_key(0, to);
   for (int i = 0; i < ts.depth; ++i) {
     if (__builtin_expect(ts.held[i].key == &m, 0)) {
       record_violation(
@@ -153,10 +156,9 @@ void check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, const
           &m);
     }
   }
-  const uint16_t to = graph_node(m.cls, s);
   const uint64_t key = chain_key(ts.held[ts.depth - 1].chain_key, to);
   uint64_t& slot = chain_slot(ts, key);
-  if (__builtin_expect(slot == key, 1)) return;
+  if (__builtin_expect(slot == key, 1)) return key;
   for (int i = 0; i < ts.depth; ++i) {
     const HeldEntry& e = ts.held[i];
     if (e.key == &m) continue;  // reported above
@@ -175,6 +177,29 @@ void check_order(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, const
   }
   // Every edge of this chain is now in the graph (or was reported as a cycle, once).
   slot = key;
+  return key;
+}
+
+// Puts the lock just taken on the held stack, `key` its chain key.
+void push_held(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, uint64_t key,
+               uint64_t now, const void* site) {
+  LOCKFS_CHECK(ts.depth < kMaxHeld, "held-lock stack overflow (lock leak?)");
+  arm_thread_exit(ts);
+  ts.held[ts.depth++] = HeldEntry{&m, key, HeldLock{m, mode, s, current().op, now, site}};
+  if (spins(m.cls)) ++ts.nspin;
+}
+
+// validator_before_acquire's checks; returns the chain key (0 when out of memory: validation
+// is off from then on, and the caller's push records a key nothing will match).
+uint64_t check_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, bool may_sleep,
+                       const void* site) noexcept {
+  try {
+    if (may_sleep && ts.nspin != 0 && m.cls->sleeps()) might_sleep(m.cls->name());
+    return check_order(ts, m, mode, s, site);
+  } catch (const std::bad_alloc&) {
+    validator_out_of_memory();
+    return 0;
+  }
 }
 
 int find_held(const ThreadState& ts, const LockMap& m) {
@@ -212,8 +237,6 @@ void validator_on_release(ThreadState& ts, const LockMap& m, Mode mode) {
 }
 
 }  // namespace
-
-ThreadState& thread_state() { return t_state; }
 
 void arm_thread_exit_slow(ThreadState& ts) noexcept {
   ts.exit_armed = true;
@@ -305,22 +328,32 @@ void lock_released(const LockMap& m, Mode mode) {
 
 void validator_before_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s,
                               bool may_sleep, const void* site) noexcept {
-  try {
-    if (may_sleep && ts.nspin != 0 && m.cls->sleeps()) might_sleep(m.cls->name());
-    check_order(ts, m, mode, s, site);
-  } catch (const std::bad_alloc&) {
-    validator_out_of_memory();
-  }
+  (void)check_acquire(ts, m, mode, s, may_sleep, site);
 }
 
 void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, uint64_t now,
                              const void* site) {
-  LOCKFS_CHECK(ts.depth < kMaxHeld, "held-lock stack overflow (lock leak?)");
-  arm_thread_exit(ts);
   const uint64_t prev = ts.depth > 0 ? ts.held[ts.depth - 1].chain_key : 0;
-  ts.held[ts.depth++] = HeldEntry{&m, chain_key(prev, graph_node(m.cls, s)),
-                                  HeldLock{m, mode, s, current().op, now, site}};
-  if (spins(m.cls)) ++ts.nspin;
+  push_held(ts, m, mode, s, chain_key(prev, graph_node(m.cls, s)), now, site);
+}
+
+// The fast path's one hook (instrumented_acquire): the lock was free and is now held, so
+// nothing waited, and checking the order now finds what checking it before would have. One
+// call, one look at the flags and one chain key instead of lock_wait_begin's and
+// lock_acquired's each. (A slow path still checks before it sleeps: a deadlock is reported
+// before it hangs.)
+void lock_acquired_uncontended(const LockMap& m, Mode mode, Subclass s, bool may_sleep,
+                               const void* site) {
+  const uint32_t on = g_instrumented.load(std::memory_order_relaxed);
+  if (on & (kInstrValidator | kInstrTracer)) {
+    ThreadState& ts = t_state;
+    const uint64_t now = (on & kInstrTracer) ? now_ns() : 0;
+    if (on & kInstrValidator) {
+      push_held(ts, m, mode, s, check_acquire(ts, m, mode, s, may_sleep, site), now, site);
+    }
+    if (on & kInstrTracer) trace_acquire(ts, now, m, mode, s, false, 0);
+  }
+  inject::on_acquired(m, mode);
 }
 
 void assert_held(const LockMap& m, Mode mode, bool state_ok) noexcept {

@@ -92,7 +92,9 @@ struct ThreadState {
   bool exited = false;      // its exit work ran: no new ring or block (none would go back)
   uint64_t chain_cache[kChainCacheSize] = {};
 };
-ThreadState& thread_state();
+// The calling thread's (validator.cc). constinit: reaching it is a TLS offset, no init call.
+extern thread_local constinit ThreadState t_state;
+inline ThreadState& thread_state() { return t_state; }
 // Before the thread first holds a lock or takes a trace ring or a lock_stat block: makes sure
 // its exit reports locks still held and hands the ring and the block back.
 void arm_thread_exit_slow(ThreadState& ts) noexcept;
@@ -145,30 +147,43 @@ void check_scope_exit(int depth) noexcept;
 void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep, const void* site);
 void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns,
                    const void* site, uint64_t now = 0);
+// lock_wait_begin and lock_acquired in one, for a lock its fast path took at once.
+void lock_acquired_uncontended(const LockMap& m, Mode mode, Subclass s, bool may_sleep,
+                               const void* site);
+// Before a lock's fast path: the thread's first traced event takes its ring and lock_stat
+// block here, with no lock held across their allocation.
+inline void before_fast_path() {
+  if (tracer_on() && __builtin_expect(!tracer_attached(t_state), 0)) tracer_attach(t_state);
+}
 void lock_killed(const LockMap& m, Mode mode, Subclass s, uint64_t wait_ns, uint64_t now = 0);
 void lock_try_failed(const LockMap& m, Mode mode, Subclass s);
 void lock_released(const LockMap& m, Mode mode);
 // A sleeping wait that is not a lock (folio_wait_writeback): sleep-under-spinlock check.
 void might_sleep(const char* what) noexcept;
 
-// The one shape of every sleeping acquire: report the wait, refuse at once when `killable`
-// and the task has a fatal signal pending (deterministic at every killable point), try the
-// fast path, else sleep in the slow path (0 or -EINTR), then report acquired (contended,
-// with the wait) or killed. `site` is the public method's LOCKFS_CALLER. The wait is timed
-// only when it happens (fast path failed) and the tracer, the only reader of wait times, is on.
+// The one shape of every sleeping acquire: refuse at once when `killable` and the task has a
+// fatal signal pending (deterministic at every killable point); try the fast path, and report
+// it acquired; else report the wait (the order checks run before it sleeps), sleep in the
+// slow path (0 or -EINTR), then report acquired (contended, with the wait) or killed. `site`
+// is the public method's LOCKFS_CALLER. The wait is timed only when it happens (fast path
+// failed) and the tracer, the only reader of wait times, is on.
 template <typename Fast, typename Slow>
 inline int instrumented_acquire(const LockMap& m, Mode mode, Subclass s, bool killable,
                                 const void* site, Fast fast, Slow slow) {
   const bool instr = instrumented();
-  if (instr) lock_wait_begin(m, mode, s, true, site);
+  if (instr) before_fast_path();
   if (killable && current().fatal_signal_pending()) {
-    if (instr) lock_killed(m, mode, s, 0);
+    if (instr) {
+      lock_wait_begin(m, mode, s, true, site);
+      lock_killed(m, mode, s, 0);
+    }
     return -EINTR;
   }
   if (__builtin_expect(fast(), 1)) {
-    if (instr) lock_acquired(m, mode, s, false, 0, site);
+    if (instr) lock_acquired_uncontended(m, mode, s, true, site);
     return 0;
   }
+  if (instr) lock_wait_begin(m, mode, s, true, site);
   const bool timed = instr && tracer_on();
   const uint64_t t0 = timed ? now_ns() : 0;
   const int rc = slow();
