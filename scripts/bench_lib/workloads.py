@@ -47,14 +47,18 @@ class Sizes:
     # most (one filesystem's runs here differ by up to 300%), and their strict/off ratio is
     # the closest to its target, so they get more pairs for the median than the rest.
     meta_runs: int = 1
+    # Runs of each fio workload per repetition, fio_seconds each: two short runs make twice
+    # the pairs of one long one, each pair closer in time, for about the same time.
+    fio_runs: int = 1
 
 
 QUICK = Sizes(meta_files=2000, readdir_entries=10000, readdir_reps=5, seq_mib=256, rand_mib=256,
               fio_seconds=2, untar_files=1500, build_files=150, build_cc=2, mem_files=100000,
               mem_mib=256, reps=1, timeout=60, meta_runs=3)
 FULL = Sizes(meta_files=5000, readdir_entries=10000, readdir_reps=10, seq_mib=1024,
-             rand_mib=256, fio_seconds=4, untar_files=4000, build_files=400, build_cc=4,
-             mem_files=100000, mem_mib=1024, reps=5, timeout=240, meta_runs=3)
+             rand_mib=256, fio_seconds=2, untar_files=4000, build_files=400, build_cc=4,
+             mem_files=100000, mem_mib=1024, reps=5, timeout=240, meta_runs=3,
+             fio_runs=2)
 # Checks the harness itself in seconds; the figures mean nothing.
 TINY = Sizes(meta_files=200, readdir_entries=1000, readdir_reps=2, seq_mib=8, rand_mib=8,
              fio_seconds=1, untar_files=200, build_files=20, build_cc=1, mem_files=2000,
@@ -250,9 +254,14 @@ WORKLOADS = [
 
 def runs_per_rep(sizes, workload):
     """How many times a repetition runs `workload` on each filesystem."""
-    return sizes.meta_runs if workload.startswith("meta") else 1
+    if workload.startswith("meta"):
+        return sizes.meta_runs
+    if workload in FIO_WORKLOADS:
+        return sizes.fio_runs
+    return 1
 
 
+FIO_WORKLOADS = ("randread", "randwrite", "mmapread", "mmapwrite")
 # Which rows a workload produces (for FAIL cells).
 PRODUCES = {"seq": ["seqwrite", "seqread"], "untar": ["untar", "untar.rm"]}
 for _name, _ in WORKLOADS:
