@@ -189,8 +189,8 @@ void push_held(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, uint64_
   if (spins(m.cls)) ++ts.nspin;
 }
 
-// validator_before_acquire's checks; returns the chain key (0 when out of memory: validation
-// is off from then on, and the caller's push records a key nothing will match).
+// validator_before_acquire's checks; returns the chain key, or 0 when they ran out of memory
+// (validation is off from then on: the caller pushes nothing, as lock_acquired would not).
 uint64_t check_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subclass s, bool may_sleep,
                        const void* site) noexcept {
   try {
@@ -337,20 +337,22 @@ void validator_after_acquire(ThreadState& ts, const LockMap& m, Mode mode, Subcl
   push_held(ts, m, mode, s, chain_key(prev, graph_node(m.cls, s)), now, site);
 }
 
-// The fast path's one hook (instrumented_acquire): the lock was free and is now held, so
-// nothing waited, and checking the order now finds what checking it before would have. One
-// call, one look at the flags and one chain key instead of lock_wait_begin's and
-// lock_acquired's each. (A slow path still checks before it sleeps: a deadlock is reported
-// before it hangs.)
+// The fast path's one hook (instrumented_acquire, SpinLock::lock): the lock was free and is
+// now held, so nothing waited, and checking the order now reports what checking it before
+// would have. One call, one look at the flags and one chain key instead of lock_wait_begin's
+// and lock_acquired's each. (A slow path still checks before it sleeps: a deadlock is
+// reported before it hangs.) The clock is read after the checks, so that a first-seen chain's
+// graph work or a report does not count in the lock's hold time, and a violation's event
+// comes before the acquire's, as it did when the checks ran first.
 void lock_acquired_uncontended(const LockMap& m, Mode mode, Subclass s, bool may_sleep,
                                const void* site) {
   const uint32_t on = g_instrumented.load(std::memory_order_relaxed);
   if (on & (kInstrValidator | kInstrTracer)) {
     ThreadState& ts = t_state;
+    const uint64_t key = (on & kInstrValidator) ? check_acquire(ts, m, mode, s, may_sleep, site)
+                                                : 0;
     const uint64_t now = (on & kInstrTracer) ? now_ns() : 0;
-    if (on & kInstrValidator) {
-      push_held(ts, m, mode, s, check_acquire(ts, m, mode, s, may_sleep, site), now, site);
-    }
+    if (key != 0) push_held(ts, m, mode, s, key, now, site);
     if (on & kInstrTracer) trace_acquire(ts, now, m, mode, s, false, 0);
   }
   inject::on_acquired(m, mode);

@@ -106,8 +106,8 @@ inline void arm_thread_exit(ThreadState& ts) noexcept {
 // pools, keeping their events and counts.
 void tracer_thread_exit(ThreadState& ts);
 // A thread's first traced event takes a ring (allocated the first time: a megabyte at the
-// default size) and a lock_stat block from the pools. lock_wait_begin does it before a lock
-// is taken, so that no lock is held across the allocation.
+// default size) and a lock_stat block from the pools. before_fast_path (and lock_wait_begin)
+// do it before a lock is taken, so that no lock is held across the allocation.
 void tracer_attach(ThreadState& ts);
 inline bool tracer_attached(const ThreadState& ts) {
   return ts.ring != nullptr && ts.stats != nullptr;
@@ -143,7 +143,8 @@ void check_scope_exit(int depth) noexcept;
 // LOCKFS_CALLER, kept with the held lock for reports. `now` is the time the wait ended when
 // the caller timed it (contended acquire, killed wait), else 0: the hook reads the clock
 // itself if the tracer needs it.
-// Before a blocking acquire (may_sleep: the wait sleeps rather than spins).
+// Before a blocking acquire waits, its fast path having failed (may_sleep: the wait sleeps
+// rather than spins): the validator's checks, so a deadlock is reported before it hangs.
 void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep, const void* site);
 void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns,
                    const void* site, uint64_t now = 0);

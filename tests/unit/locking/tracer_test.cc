@@ -366,6 +366,32 @@ TEST_F(TracerTest, AThreadThatOnlyTracesAnOpHandsItsRingBack) {
   EXPECT_TRUE(seen);
 }
 
+// An acquire its fast path takes at once is checked after it is taken (LOCKING.md); the
+// clock is read after the check, so its violation still comes before it in the trace.
+TEST_F(TracerTest, AViolationOnAnUncontendedAcquireIsTracedBeforeIt) {
+  tracer_enable(256);
+  Mutex a(class_a(), 1), b(class_b(), 2);
+  a.lock();
+  b.lock();  // a -> b
+  b.unlock();
+  a.unlock();
+  b.lock();
+  a.lock();  // b -> a, uncontended: a cycle
+  a.unlock();
+  b.unlock();
+  ASSERT_EQ(violation_count(), 1u);
+  const auto ev = trace_snapshot();
+  size_t v = ev.size();
+  for (size_t i = 0; i < ev.size(); ++i) {
+    if (ev[i].type == EventType::kViolation) v = i;
+  }
+  ASSERT_LT(v + 1, ev.size()) << "no violation event, or nothing after it";
+  EXPECT_EQ(ev[v].class_id, class_a().id());
+  EXPECT_EQ(ev[v + 1].type, EventType::kAcquire);
+  EXPECT_EQ(ev[v + 1].class_id, class_a().id());
+  EXPECT_LE(ev[v].ts_ns, ev[v + 1].ts_ns);
+}
+
 TEST_F(TracerTest, LockStatCounts) {
   tracer_enable(256);
   Mutex m(class_b());
