@@ -1,12 +1,13 @@
 """The table scripts/bench prints: absolute figures, ratios, geometric means, targets.
 
-results[fs][row] is a list of rates (one per repetition) or a string (why it failed).
-A figure is the median of its repetitions. Ratios are rate(lockfs) / rate(peer), so
-above 1.0 means lockfs is faster. A ratio is the median of the per-repetition ratios: each
-repetition runs a workload on every filesystem back to back, so each ratio compares runs
-seconds apart, and a slow minute of a shared machine (it happens: repetitions here differ by
-up to 200%) moves both sides of it instead of one median. With one repetition, or when the
-two filesystems do not have a figure for every repetition, it is the ratio of the medians.
+results[fs][row] is a list of rates, one per run (a repetition runs each workload once, the
+metadata ones three times, and in a full run the fio ones twice), or a string (why it
+failed). A figure is the median of its runs. Ratios are rate(lockfs) / rate(peer), so above
+1.0 means lockfs is faster. A ratio is the median of the per-run ratios: each run of a workload goes over every
+filesystem back to back, so each ratio compares runs seconds apart, and a slow minute of a
+shared machine (it happens: runs here differ by up to 300%) moves both sides of it instead
+of one median. With one run, or when the two filesystems do not have a figure for every
+run, it is the ratio of the medians.
 """
 import math
 import statistics
@@ -24,7 +25,7 @@ TARGETS = {"off/pt geomean": 1.0, "off/pt min": 0.8, "strict/off min": 0.85}
 
 def figure(results, fs, row):
     """(median rate, None) or (None, failure text) or (None, None) if not run. A None among
-    the repetitions is one without a figure (the CPU table's)."""
+    the runs is one without a figure (the CPU table's)."""
     v = results.get(fs, {}).get(row)
     if isinstance(v, str):
         return None, v
@@ -56,7 +57,7 @@ def ratio(results, num, den, row):
     xs, ys = results.get(num, {}).get(row), results.get(den, {}).get(row)
     if isinstance(xs, list) and isinstance(ys, list) and len(xs) == len(ys):
         pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None and y > 0]
-        # No pair: no ratio. Medians taken apart could come from different repetitions.
+        # No pair: no ratio. Medians taken apart could come from different runs.
         return statistics.median(x / y for x, y in pairs) if pairs else None
     a, _ = figure(results, num, row)
     b, _ = figure(results, den, row)
@@ -124,14 +125,14 @@ def table(results, fs_present):
     return lines, summary
 
 
-# A worst row whose repetitions differ by more than this on either side of its ratio says
+# A worst row whose runs differ by more than this on either side of its ratio says
 # more about the machine than about lockfs: its verdict is marked as not a measurement.
 INCONCLUSIVE_SPREAD = 0.5
 
 
 def targets(summary, results=None):
     """Lines saying whether issue #7's targets are met. With `results`, a worst-row verdict
-    carries the row's repetition spread when that is too wide to judge by."""
+    carries the row's spread over its runs when that is too wide to judge by."""
     out = []
 
     def verdict(ok):
@@ -144,7 +145,7 @@ def targets(summary, results=None):
         if wide <= INCONCLUSIVE_SPREAD:
             return ""
         workload = next((w for w, rows in PRODUCES.items() if row in rows), row)
-        return (f" -- inconclusive: its repetitions differ by up to {wide * 100:.0f}%; "
+        return (f" -- inconclusive: its runs differ by up to {wide * 100:.0f}%; "
                 f"rerun with --only {workload} on a quieter machine")
     if "off/pt" in summary:
         g, worst, n = summary["off/pt"]
@@ -163,7 +164,7 @@ def targets(summary, results=None):
 
 
 def noisy_rows(results, fs_present, limit=0.25, top=6):
-    """Main rows whose repetitions differ by more than `limit` on some filesystem, worst
+    """Main rows whose runs differ by more than `limit` on some filesystem, worst
     first (phase rows are left out: their spread is mostly FUSE cache timeouts)."""
     out = []
     for key, _, _, main in ROWS:
