@@ -187,9 +187,21 @@ uint64_t refresh() {
   return ns;
 }
 
+// A thread's copy of the published anchor it last read, so that now_ns()'s fast path reads
+// thread-local words only (no seqcount, no shared line). Using it is the same as reading the
+// published slot each time: a slot is replaced only by a refresh, a refresh happens only once
+// the slot is stale (a reader found tsc >= stale_after), and by then every copy of it is
+// stale too (the TSC runs in step on every CPU: it is the kernel's clocksource), so its owner
+// goes back to the slot. `span` is stale_after - at: 0 (no copy) sends every read there.
+struct LocalAnchor {
+  uint64_t at, ns, mult, span;
+  uint64_t last;  // this thread's latest reading: none of its readings goes back past it
+};
+thread_local constinit LocalAnchor t_anchor{0, 0, 0, 0, 0};
+
 // The tsc reading on the published line, or false when there is no usable anchor for it.
-// Inlined: it is most of now_ns() and runs twice per traced lock section.
-[[gnu::always_inline]] inline bool from_anchor(uint64_t tsc, uint64_t* out, bool* stale) {
+// A fresh anchor is copied into `local`.
+bool from_anchor(uint64_t tsc, uint64_t* out, bool* stale, LocalAnchor& local) {
   const Anchor& a = g_clock.slot[g_clock.current.load(std::memory_order_acquire)];
   const uint64_t seq = a.seq.load(std::memory_order_acquire);
   if (seq & 1) return false;
@@ -201,6 +213,7 @@ uint64_t refresh() {
   if (a.seq.load(std::memory_order_relaxed) != seq || tsc < at) return false;
   *stale = tsc >= stale_after;
   *out = on_line(tsc, at, ns, mult);
+  if (!*stale) local = LocalAnchor{at, ns, mult, stale_after - at, local.last};
   return true;
 }
 
@@ -214,8 +227,9 @@ bool try_refresh(uint64_t* out) {
 }
 
 // Out of line, so that now_ns()'s fast path needs no callee-saved registers. (Not cold: it
-// is every call where the trace clock is clock_gettime.)
-[[gnu::noinline]] uint64_t now_slow(uint64_t tsc) {
+// is every call where the trace clock is clock_gettime, and one in 10 ms of a thread's on the
+// TSC.)
+[[gnu::noinline]] uint64_t now_slow(uint64_t tsc, LocalAnchor& local) {
   Clock& c = g_clock;
   int src = c.source.load(std::memory_order_acquire);
   if (src == kUndecided) {
@@ -233,9 +247,11 @@ bool try_refresh(uint64_t* out) {
     return r;
   }
   bool stale = true;
-  bool have = from_anchor(tsc, &v, &stale);
+  bool have = from_anchor(tsc, &v, &stale, local);
   // An anchor newer than our TSC reading, or one being rewritten under us: read again.
-  for (int retry = 0; !have && retry < 3; ++retry) have = from_anchor(read_tsc(), &v, &stale);
+  for (int retry = 0; !have && retry < 3; ++retry) {
+    have = from_anchor(read_tsc(), &v, &stale, local);
+  }
   if (stale && try_refresh(&v)) return v;
   // Someone else is taking the new anchor: the old line is still good for a while.
   return have ? v : mono_ns();
@@ -245,12 +261,17 @@ bool try_refresh(uint64_t* out) {
 
 uint64_t now_ns() {
   const uint64_t tsc = read_tsc();
-  if (__builtin_expect(g_clock.source.load(std::memory_order_relaxed) == kTsc, 1)) {
-    uint64_t v;
-    bool stale;
-    if (__builtin_expect(from_anchor(tsc, &v, &stale) && !stale, 1)) return v;
-  }
-  return now_slow(tsc);
+  LocalAnchor& a = t_anchor;
+  // at <= tsc < stale_after (one unsigned compare), and still on the TSC: a TSC found not
+  // to advance turns the clock to clock_gettime, and then no copy may be used either.
+  const bool fast = tsc - a.at < a.span &&
+                    g_clock.source.load(std::memory_order_relaxed) == kTsc;
+  uint64_t v = __builtin_expect(fast, 1) ? on_line(tsc, a.at, a.ns, a.mult) : now_slow(tsc, a);
+  // Two lines meet where a new anchor starts, but a reading of the old one taken while another
+  // thread was taking the new one can be a little ahead of the new line just after.
+  if (__builtin_expect(v < a.last, 0)) v = a.last;
+  a.last = v;
+  return v;
 }
 
 void set_trace_clock_rate_error_for_test(int ppm) {
