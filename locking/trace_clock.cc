@@ -10,12 +10,16 @@
 // across CPUs, which is all the conversion below needs: ns = anchor.ns + (tsc - anchor.tsc) *
 // mult >> 32. The rate comes from clock_gettime itself: from the first (tsc, ns) pair to the
 // newest, so it grows more exact as the process lives. A new anchor is taken every 10 ms by
-// whichever thread finds the old one stale first; the others keep using the old one meanwhile
-// (never waiting). A new anchor never starts before the old line: when that line is ahead of
-// clock_gettime (a rate a little fast, or NTP slowing the kernel's clock) the new one runs
-// slower until it meets it, as NTP slews rather than steps; when behind, it jumps forward. So
-// a thread's stamps never go back. Readers of durations still subtract with elapsed_ns(),
-// which saturates, for the integer rounding of two lines.
+// whichever thread finds the old one stale first, and never before it is stale; the others
+// keep using the old one meanwhile (never waiting). Each thread reads a copy of the anchor it
+// last found fresh (t_anchor). A new anchor never starts before the old line: when that line
+// is ahead of clock_gettime (a rate a little fast, or NTP slowing the kernel's clock) the new
+// one runs slower until it meets it, as NTP slews rather than steps; when behind, it jumps
+// forward. A reading of the old line taken past its staleness, while another thread takes
+// the new anchor, can still be a little ahead of the new line just after: each thread keeps
+// its latest reading and never returns less, so a thread's stamps never go back (how far that
+// ever had to hold a reading up is kept for the tests). Readers of durations still subtract
+// with elapsed_ns(), which saturates, for two threads' readings.
 //
 // Until the first 20 ms of the process have given a rate, and on other clocksources or
 // architectures, it is clock_gettime. LOCKFS_TRACE_CLOCK=clock_gettime forces that.
@@ -70,9 +74,11 @@ struct Anchor {
   std::atomic<uint64_t> stale_after{0};  // tsc
 };
 
-struct alignas(64) Clock {
-  std::atomic<int> source{kUndecided};
-  std::atomic<unsigned> current{0};
+struct Clock {
+  // Read by every now_ns(), written only when it changes: a line of its own, away from the
+  // anchors that every refresh rewrites. Once kMono, it stays kMono.
+  alignas(64) std::atomic<int> source{kUndecided};
+  alignas(64) std::atomic<unsigned> current{0};
   Anchor slot[2];
   std::atomic<bool> refreshing{false};
   std::atomic<uint64_t> calibrate_at{0};  // kCalibrating: clock_gettime time to try the rate
@@ -132,13 +138,18 @@ void publish(uint64_t tsc, uint64_t ns, uint64_t mult, uint64_t stale_ticks) {
   next.stale_after.store(tsc + stale_ticks, std::memory_order_relaxed);
   next.seq.store(seq + 2, std::memory_order_release);
   c.current.store(cur ^ 1, std::memory_order_release);
-  c.source.store(kTsc, std::memory_order_release);
+  if (c.source.load(std::memory_order_relaxed) == kCalibrating) {
+    c.source.store(kTsc, std::memory_order_release);  // refresh() checked it is not kMono
+  }
 }
 
-// Takes a new anchor (the caller owns `refreshing`) and returns the time it stands for.
+// Takes a new anchor (the caller owns `refreshing`) and returns the time it stands for. A
+// reader that found the anchor stale may come here after another one has already replaced
+// it: a fresh anchor is left alone, so that the copies threads keep of it stay the line.
 uint64_t refresh() {
   Clock& c = g_clock;
   const Pair p = read_pair();
+  if (c.source.load(std::memory_order_relaxed) == kMono) return p.ns;
   if (!c.have_cal) {
     if (p.spread > kPairSpreadNs) return p.ns;  // a loose first pair: try again later
     c.cal_tsc = p.tsc;
@@ -160,6 +171,9 @@ uint64_t refresh() {
   const uint64_t line = on_tsc && p.tsc >= at
                             ? on_line(p.tsc, at, old.ns.load(std::memory_order_relaxed), old_mult)
                             : 0;
+  if (on_tsc && p.tsc < old.stale_after.load(std::memory_order_relaxed)) {
+    return p.tsc >= at ? line : p.ns;  // replaced since our reader found it stale: still fresh
+  }
   // The rate since the first pair; a loose pair keeps the old one for another interval.
   const unsigned __int128 span_ns = p.ns - c.cal_ns;
   const uint64_t span_tsc = p.tsc - c.cal_tsc;
@@ -188,16 +202,25 @@ uint64_t refresh() {
 }
 
 // A thread's copy of the published anchor it last read, so that now_ns()'s fast path reads
-// thread-local words only (no seqcount, no shared line). Using it is the same as reading the
-// published slot each time: a slot is replaced only by a refresh, a refresh happens only once
-// the slot is stale (a reader found tsc >= stale_after), and by then every copy of it is
-// stale too (the TSC runs in step on every CPU: it is the kernel's clocksource), so its owner
-// goes back to the slot. `span` is stale_after - at: 0 (no copy) sends every read there.
+// thread-local words and the source only (no seqcount, no anchor line). Using it is the same
+// as reading the published slot each time: a slot is replaced only by a refresh, refresh()
+// replaces only a stale slot (tsc >= stale_after), and by then every copy of it is stale too
+// (the TSC runs in step on every CPU: it is the kernel's clocksource), so its owner goes back
+// to the slot. `span` is stale_after - at: 0 (no copy) sends every read there.
 struct LocalAnchor {
   uint64_t at, ns, mult, span;
   uint64_t last;  // this thread's latest reading: none of its readings goes back past it
 };
 thread_local constinit LocalAnchor t_anchor{0, 0, 0, 0, 0};
+
+// The most a reading was held up to its thread's latest one (ns): the tests' check that the
+// lines still meet, now that no reading can go back.
+std::atomic<uint64_t> g_max_hold_up{0};
+[[gnu::noinline]] void note_held_up(uint64_t by) {
+  uint64_t seen = g_max_hold_up.load(std::memory_order_relaxed);
+  while (by > seen && !g_max_hold_up.compare_exchange_weak(seen, by, std::memory_order_relaxed)) {
+  }
+}
 
 // The tsc reading on the published line, or false when there is no usable anchor for it.
 // A fresh anchor is copied into `local`.
@@ -227,8 +250,8 @@ bool try_refresh(uint64_t* out) {
 }
 
 // Out of line, so that now_ns()'s fast path needs no callee-saved registers. (Not cold: it
-// is every call where the trace clock is clock_gettime, and one in 10 ms of a thread's on the
-// TSC.)
+// is every call where the trace clock is clock_gettime; on the TSC, a thread's first call
+// after its copy goes stale, and every call while another thread takes the new anchor.)
 [[gnu::noinline]] uint64_t now_slow(uint64_t tsc, LocalAnchor& local) {
   Clock& c = g_clock;
   int src = c.source.load(std::memory_order_acquire);
@@ -252,7 +275,7 @@ bool try_refresh(uint64_t* out) {
   for (int retry = 0; !have && retry < 3; ++retry) {
     have = from_anchor(read_tsc(), &v, &stale, local);
   }
-  if (stale && try_refresh(&v)) return v;
+  if (have && stale && try_refresh(&v)) return v;
   // Someone else is taking the new anchor: the old line is still good for a while.
   return have ? v : mono_ns();
 }
@@ -269,9 +292,16 @@ uint64_t now_ns() {
   uint64_t v = __builtin_expect(fast, 1) ? on_line(tsc, a.at, a.ns, a.mult) : now_slow(tsc, a);
   // Two lines meet where a new anchor starts, but a reading of the old one taken while another
   // thread was taking the new one can be a little ahead of the new line just after.
-  if (__builtin_expect(v < a.last, 0)) v = a.last;
+  if (__builtin_expect(v < a.last, 0)) {
+    note_held_up(a.last - v);
+    v = a.last;
+  }
   a.last = v;
   return v;
+}
+
+uint64_t trace_clock_max_hold_up_for_test() {
+  return g_max_hold_up.load(std::memory_order_relaxed);
 }
 
 void set_trace_clock_rate_error_for_test(int ppm) {

@@ -45,6 +45,9 @@ const char* trace_clock_source();
 // Tests: every rate the clock measures from now on is off by `ppm` parts per million, as a
 // rate measured over a short span or a kernel clock slewed by NTP would be.
 void set_trace_clock_rate_error_for_test(int ppm);
+// Tests: the most (ns) a thread's reading was ever raised to its previous one, which is how
+// far a new line started behind the old: a few microseconds at most when anchors meet.
+uint64_t trace_clock_max_hold_up_for_test();
 // t1 - t0 for two trace-clock readings, 0 if t1 is earlier (two threads' readings, or the
 // integer rounding of two anchors' lines): a duration must never wrap.
 inline uint64_t elapsed_ns(uint64_t t0, uint64_t t1) { return t1 > t0 ? t1 - t0 : 0; }

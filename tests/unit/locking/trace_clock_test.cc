@@ -1,5 +1,6 @@
 // The trace clock: it reads CLOCK_MONOTONIC (within the lead an anchor may carry) and a
-// thread's stamps never go back, across many anchors and with another thread taking them.
+// thread's stamps never go back, across many anchors and with another thread taking them,
+// with no reading held up by more than where two anchors' lines meet.
 #include <gtest/gtest.h>
 #include <time.h>
 
@@ -44,6 +45,11 @@ void settle() {
 // How far the line may be from CLOCK_MONOTONIC: a rate measured over the first 20 ms is off
 // by a few ppm, and an anchor corrects what that adds up to within the next 10 ms.
 constexpr uint64_t kTolerance = 200'000;
+// How far a thread may have had to hold a reading up to its previous one: where two lines
+// meet, a reading of the old one taken while the new anchor was being taken is at most the
+// rate's correction times that while ahead (nanoseconds; 1 ms even for a refresher
+// preempted for milliseconds at the test's 0.2% error).
+constexpr uint64_t kMaxHoldUp = 1'000'000;
 
 TEST(TraceClockTest, ReadsClockMonotonic) {
   settle();
@@ -82,6 +88,9 @@ TEST(TraceClockTest, AThreadsStampsNeverGoBack) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(backwards.load(), 0u) << "of " << readings.load() << " readings";
   EXPECT_GT(readings.load(), 1000u);
+  // No reading goes back because each thread holds its readings up to its latest; that must
+  // only ever have covered the lines' meeting points, never a new line started far behind.
+  EXPECT_LE(internal::trace_clock_max_hold_up_for_test(), kMaxHoldUp);
 }
 
 // A rate that is off (0.2%, 20 us per anchor) must not let the line drift from
@@ -104,6 +113,7 @@ TEST(TraceClockTest, ARateThatIsOffIsSteeredBack) {
     EXPECT_GT(n, 1000u);
   }
   internal::set_trace_clock_rate_error_for_test(0);
+  EXPECT_LE(internal::trace_clock_max_hold_up_for_test(), kMaxHoldUp);
 }
 
 TEST(TraceClockTest, ElapsedNeverWraps) {
