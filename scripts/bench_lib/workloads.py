@@ -52,10 +52,10 @@ class Sizes:
     fio_runs: int = 1
 
 
-QUICK = Sizes(meta_files=2000, readdir_entries=10000, readdir_reps=5, seq_mib=256, rand_mib=256,
+QUICK = Sizes(meta_files=2000, readdir_entries=10000, readdir_reps=20, seq_mib=256, rand_mib=256,
               fio_seconds=2, untar_files=1500, build_files=150, build_cc=2, mem_files=100000,
               mem_mib=256, reps=1, timeout=60, meta_runs=3)
-FULL = Sizes(meta_files=5000, readdir_entries=10000, readdir_reps=10, seq_mib=1024,
+FULL = Sizes(meta_files=5000, readdir_entries=10000, readdir_reps=50, seq_mib=1024,
              rand_mib=256, fio_seconds=2, untar_files=4000, build_files=400, build_cc=4,
              mem_files=100000, mem_mib=1024, reps=5, timeout=240, meta_runs=3,
              fio_runs=2)
