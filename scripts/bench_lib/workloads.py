@@ -55,7 +55,7 @@ class Sizes:
 QUICK = Sizes(meta_files=2000, readdir_entries=10000, readdir_reps=20, seq_mib=256, rand_mib=256,
               fio_seconds=2, untar_files=1500, build_files=150, build_cc=2, mem_files=100000,
               mem_mib=256, reps=1, timeout=60, meta_runs=3)
-FULL = Sizes(meta_files=5000, readdir_entries=10000, readdir_reps=50, seq_mib=1024,
+FULL = Sizes(meta_files=3000, readdir_entries=10000, readdir_reps=30, seq_mib=1024,
              rand_mib=256, fio_seconds=2, untar_files=4000, build_files=400, build_cc=4,
              mem_files=100000, mem_mib=1024, reps=5, timeout=240, meta_runs=3,
              fio_runs=2)
