@@ -45,8 +45,9 @@ const char* trace_clock_source();
 // Tests: every rate the clock measures from now on is off by `ppm` parts per million, as a
 // rate measured over a short span or a kernel clock slewed by NTP would be.
 void set_trace_clock_rate_error_for_test(int ppm);
-// Tests: the most (ns) a thread's reading was ever raised to its previous one, which is how
-// far a new line started behind the old: a few microseconds at most when anchors meet.
+// Tests: the most (ns) a thread's reading was ever raised to its previous one: how far a
+// reading of the old line, taken while another thread took the new anchor, was ahead of the
+// new line (their difference in rate times how long that took: nanoseconds, normally).
 uint64_t trace_clock_max_hold_up_for_test();
 // t1 - t0 for two trace-clock readings, 0 if t1 is earlier (two threads' readings, or the
 // integer rounding of two anchors' lines): a duration must never wrap.
@@ -146,8 +147,9 @@ void check_scope_exit(int depth) noexcept;
 // LOCKFS_CALLER, kept with the held lock for reports. `now` is the time the wait ended when
 // the caller timed it (contended acquire, killed wait), else 0: the hook reads the clock
 // itself if the tracer needs it.
-// Before a blocking acquire waits, its fast path having failed (may_sleep: the wait sleeps
-// rather than spins): the validator's checks, so a deadlock is reported before it hangs.
+// Before a blocking acquire waits, its fast path having failed, or refuses at once for a
+// fatal signal (may_sleep: the wait sleeps rather than spins): the validator's checks, so a
+// deadlock is reported before it hangs.
 void lock_wait_begin(const LockMap& m, Mode mode, Subclass s, bool may_sleep, const void* site);
 void lock_acquired(const LockMap& m, Mode mode, Subclass s, bool contended, uint64_t wait_ns,
                    const void* site, uint64_t now = 0);
