@@ -1,13 +1,13 @@
 """The table scripts/bench prints: absolute figures, ratios, geometric means, targets.
 
 results[fs][row] is a list of rates, one per run (a repetition runs each workload once, the
-metadata ones three times, and in a full run the fio ones twice), or a string (why it
-failed). A figure is the median of its runs. Ratios are rate(lockfs) / rate(peer), so above
-1.0 means lockfs is faster. A ratio is the median of the per-run ratios: each run of a workload goes over every
-filesystem back to back, so each ratio compares runs seconds apart, and a slow minute of a
-shared machine (it happens: runs here differ by up to 300%) moves both sides of it instead
-of one median. With one run, or when the two filesystems do not have a figure for every
-run, it is the ratio of the medians.
+metadata ones three times and, in a full run, the random-I/O fio ones twice), or a string
+(why it failed). A figure is the median of its runs. Ratios are rate(lockfs) / rate(peer),
+so above 1.0 means lockfs is faster. A ratio is the median of the per-run ratios: each run
+of a workload goes over every filesystem back to back, so each ratio compares runs seconds
+apart, and a slow minute of a shared machine (it happens: runs here differ by up to 300%)
+moves both sides of it instead of one median. With one run, or when the two filesystems do
+not have a figure for every run, it is the ratio of the medians.
 """
 import math
 import statistics
@@ -176,7 +176,7 @@ def noisy_rows(results, fs_present, limit=0.25, top=6):
     return [text for _, text in sorted(out, reverse=True)[:top]]
 
 
-# The daemon's CPU seconds per unit of work of workload `w`, per repetition, are kept in
+# The daemon's CPU seconds per unit of work of workload `w`, per run, are kept in
 # results[fs][cpu_key(w)] (FUSE filesystems only: tmpfs has no daemon).
 def cpu_key(workload):
     return f"{workload}#cpu"

@@ -47,15 +47,16 @@ class Sizes:
     # most (one filesystem's runs here differ by up to 300%), and their strict/off ratio is
     # the closest to its target, so they get more pairs for the median than the rest.
     meta_runs: int = 1
-    # Runs of each fio workload per repetition, fio_seconds each: two short runs make twice
-    # the pairs of one long one, each pair closer in time, for about the same time.
+    # Runs of each random-I/O fio workload (FIO_WORKLOADS) per repetition, fio_seconds each:
+    # two short runs make twice the pairs of one long one, each pair closer in time, for
+    # about the same time.
     fio_runs: int = 1
 
 
 QUICK = Sizes(meta_files=2000, readdir_entries=10000, readdir_reps=20, seq_mib=256, rand_mib=256,
               fio_seconds=2, untar_files=1500, build_files=150, build_cc=2, mem_files=100000,
               mem_mib=256, reps=1, timeout=60, meta_runs=3)
-FULL = Sizes(meta_files=3000, readdir_entries=10000, readdir_reps=30, seq_mib=1024,
+FULL = Sizes(meta_files=3000, readdir_entries=10000, readdir_reps=50, seq_mib=1024,
              rand_mib=256, fio_seconds=2, untar_files=4000, build_files=400, build_cc=4,
              mem_files=100000, mem_mib=1024, reps=5, timeout=240, meta_runs=3,
              fio_runs=2)
@@ -234,7 +235,9 @@ def build(ctx, fs):
 
 
 # Set-up a workload does once per filesystem, run before the daemon's CPU is read.
-PREPARE = {w: _rand_file for w in ("randread", "randwrite", "mmapread", "mmapwrite")}
+# The fio workloads on the random-I/O file: made once per filesystem, run twice per repetition.
+FIO_WORKLOADS = ("randread", "randwrite", "mmapread", "mmapwrite")
+PREPARE = {w: _rand_file for w in FIO_WORKLOADS}
 
 # In the order they run within a repetition.
 WORKLOADS = [
@@ -261,7 +264,6 @@ def runs_per_rep(sizes, workload):
     return 1
 
 
-FIO_WORKLOADS = ("randread", "randwrite", "mmapread", "mmapwrite")
 # Which rows a workload produces (for FAIL cells).
 PRODUCES = {"seq": ["seqwrite", "seqread"], "untar": ["untar", "untar.rm"]}
 for _name, _ in WORKLOADS:
