@@ -56,9 +56,9 @@ def human(x):
 def ratio(results, num, den, row):
     xs, ys = results.get(num, {}).get(row), results.get(den, {}).get(row)
     if isinstance(xs, list) and isinstance(ys, list) and len(xs) == len(ys):
-        pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None and y > 0]
+        pairs = pair_ratios(results, num, den, row)
         # No pair: no ratio. Medians taken apart could come from different runs.
-        return statistics.median(x / y for x, y in pairs) if pairs else None
+        return statistics.median(pairs) if pairs else None
     a, _ = figure(results, num, row)
     b, _ = figure(results, den, row)
     return a / b if a and b else None
