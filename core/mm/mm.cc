@@ -348,9 +348,12 @@ void Mm::erase_empty_entry(const VmArea* vma) {
     if (it != storage_.end() && it->second.empty()) storage_.erase(it);
     return;
   }
-  locking::WriteGuard g(i_mmap_lock_);
+  // Read under our mmap_lock write (i_mmap_ is read under either lock); i_mmap_lock_ is
+  // taken only to erase, not for every VMA of a rewrite's window.
   auto it = i_mmap_.find(vma->vm_file);
-  if (it != i_mmap_.end() && it->second.empty()) i_mmap_.erase(it);
+  if (it == i_mmap_.end() || !it->second.empty()) return;
+  locking::WriteGuard g(i_mmap_lock_);
+  i_mmap_.erase(it);
 }
 
 static int prot_of(uint32_t flags) {
