@@ -162,11 +162,16 @@ def targets(summary, results=None):
     def every_row(num, den, target, worst):
         if results is None:
             return verdict(worst[0] >= target)
-        under, unsure = [], []
+        under, unsure, judged = [], [], 0
         for key, _, _, main in ROWS:
-            pairs = pair_ratios(results, num, den, key)
-            if not main or not pairs:
+            if not main:
                 continue
+            pairs = pair_ratios(results, num, den, key)
+            if not pairs:
+                if ratio(results, num, den, key) is not None:  # a ratio, but of unpaired runs
+                    unsure.append(f"{key} (runs not paired)")
+                continue
+            judged += 1
             iv = median_interval(pairs)
             if iv is None:
                 unsure.append(f"{key} ({len(pairs)} runs)")
@@ -176,6 +181,8 @@ def targets(summary, results=None):
                 unsure.append(f"{key} ({iv[0]:.2f}-{iv[1]:.2f})")
         if under:
             return "NOT MET -- 95% interval of the median under it: " + ", ".join(under)
+        if not judged and not unsure:
+            return "inconclusive -- no workload has paired runs to judge"
         if unsure:
             return ("inconclusive -- the median's 95% interval reaches below it, or too few "
                     "runs to bound it: " + ", ".join(unsure)
