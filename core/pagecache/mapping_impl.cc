@@ -363,14 +363,15 @@ void AddressSpace::Impl::unfill(std::span<const std::pair<uint64_t, uint64_t>> r
   as.invalidate_lock.down_write();  // not killable: the undo must finish
   for (auto [first, end] : runs) {
     as.mm_.unmap_mapping_range(obj, first, end - first);
-    remove_range(first, end, true);
+    remove_range(first, end, Remove::kKeepDirty);
     as.mm_.unmap_mapping_range(obj, first, end - first);
   }
   as.invalidate_lock.up_write();
 }
 
 void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end,
-                                      bool keep_dirty) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+                                      Remove how) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+  const bool keep_dirty = how == Remove::kKeepDirty;
   uint64_t removed = 0, kept = 0;
   FolioRef batch[kReadBatch];
   for (uint64_t next = first; next < end;) {
@@ -408,7 +409,7 @@ void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end,
   // folio, from an interrupted write or a write's cluster, may still have one). A cluster
   // (kStorageCluster) left with no folio at all loses its windows too, so windows never
   // outlive their cluster's last page (init_mm is sized on that).
-  punch_memory(first, end);
+  if (how != Remove::kEvict) punch_memory(first, end);
   uint64_t unmap_first = first, unmap_end = end;
   const uint64_t cluster_first = first & ~(kStorageCluster - 1);
   if (cluster_first < first && !find_next(cluster_first, first)) unmap_first = cluster_first;

@@ -127,8 +127,13 @@ struct AddressSpace::Impl {
   // Drops the folios of [first, end) (truncate_inode_pages_range): each locked, laundered if
   // dirty, invalidated, released and removed; then the memfd pages are punched and their
   // windows unmapped. Locking: invalidate_lock exclusive (caller).
-  // With keep_dirty, dirty folios stay (and so do the range's windows, when one did).
-  void remove_range(uint64_t first, uint64_t end, bool keep_dirty = false);
+  // kKeepDirty: dirty folios stay (and so do the range's windows, when one did).
+  // kEvict: the mapping's last act, with its memfd closed right after: the pages are not
+  // punched (a hole punch zaps this process's windows onto them, one TLB shootdown, only
+  // for the windows' own unmap to shoot down again); the close frees them, the windows being
+  // gone by then.
+  enum class Remove { kTruncate, kKeepDirty, kEvict };
+  void remove_range(uint64_t first, uint64_t end, Remove how = Remove::kTruncate);
   // Takes back the folios a failed fill (fallocate) added, runs of [first, end), as
   // shmem_fallocate's shmem_undo_range: under zero_range (invalidate_locked: the caller holds
   // invalidate_lock exclusive, so nobody else reached them) all of them; for a preallocation

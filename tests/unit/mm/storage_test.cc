@@ -3,6 +3,7 @@
 // write killed at any of init_mm's VMA lock points returns -EINTR with nothing allocated.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 #include "core/mm/mm.h"
@@ -73,6 +74,40 @@ TEST(Storage, InterleavedFilesGetTheirOwnWindowsAndEvictionUnmapsThem) {
     ASSERT_EQ(*a.as.read(0, std::span<char>(out.data(), out.size()), out.size()), out.size());
     EXPECT_EQ(out, std::string(out.size(), 'a'));
   }
+  EXPECT_EQ(mm.storage_pages_mapped(), 0u);
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+// The system's shared memory in KiB (/proc/meminfo's Shmem: every memfd page counts).
+long shmem_kib() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  long value = -1;
+  std::string unit;
+  while (in >> key >> value >> unit) {
+    if (key == "Shmem:") return value;
+  }
+  return -1;
+}
+
+// Eviction does not punch the pages: it unmaps the windows and closes the memfd, and the
+// close must be what frees them. 64 MiB must leave the system's shmem (the margin is for
+// whatever else runs meanwhile).
+TEST(Storage, EvictionGivesTheMemoryBack) {
+  constexpr uint64_t kPages = 16384;  // 64 MiB
+  Mm mm((kPages + 64) * kPageSize);
+  PageBudget budget(kPages + 64);
+  long with_file = -1;
+  {
+    File f(mm, budget, 1);
+    for (uint64_t i = 0; i < kPages; i += 256) {
+      ASSERT_EQ(*f.write(i * kPageSize, 256 * kPageSize), 256 * kPageSize);
+    }
+    with_file = shmem_kib();
+  }
+  const long after = shmem_kib();
+  ASSERT_GE(with_file, 0);
+  EXPECT_GE(with_file - after, 48L * 1024) << "Shmem " << with_file << " -> " << after << " KiB";
   EXPECT_EQ(mm.storage_pages_mapped(), 0u);
   EXPECT_EQ(budget.used(), 0u);
 }
