@@ -30,17 +30,17 @@ class PageAddrs {
   // The address of page a.first + i.
   char* operator[](uint64_t i) const { return addrs_[skip_ + i]; }
   // Maps windows for the absent pages a.first..a.last: one storage_map call over their span
-  // (present pages in between included), widened to whole kStorageCluster clusters below
-  // i_size (or the span's end), so later writes nearby find their windows mapped already.
-  // When the address space cannot take the wider range, maps the span alone.
+  // (present pages in between included), widened to whole kStorageCluster clusters, past
+  // i_size too: a file written in order (cp, tar, a log) then maps once per cluster instead
+  // of once per write, and an mmap(2) of the memfd is a syscall under init_mm's mmap_lock.
+  // The windows cost address space only (init_mm has room for a cluster per page) and go
+  // with their cluster's last folio. When the address space cannot take the wider range,
+  // maps the span alone.
   Result<void> map(AddressSpace::Impl& m, const AddressSpace::Impl::AbsentScan& a) {
     if (a.count == 0) return ok();
     LOCKFS_TRY(m.ensure_memfd());
-    const uint64_t size_pages =
-        (m.fault_size.load(std::memory_order_acquire) + kPageSize - 1) / kPageSize;
     const uint64_t lo = a.first & ~(kStorageCluster - 1);
-    const uint64_t hi = std::min({(a.last | (kStorageCluster - 1)) + 1,
-                                  std::max(a.last + 1, size_pages), kMaxFilePages});
+    const uint64_t hi = std::min((a.last | (kStorageCluster - 1)) + 1, kMaxFilePages);
     if (Result<void> r = map_range(m, lo, hi, a.first - lo); r || r.error() != -ENOMEM) return r;
     if (lo == a.first && hi == a.last + 1) return err(-ENOMEM);
     return map_range(m, a.first, a.last + 1, 0);

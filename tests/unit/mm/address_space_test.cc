@@ -262,13 +262,13 @@ TEST_F(AddressSpaceTest, ShortWriteOverMixedPagesStopsAtFirstUnchargedHole) {
   budget_.uncharge(kPages - 3);
 }
 
-// Writes map windows for whole clusters below i_size; a cluster keeps them while any of its
-// pages has a folio and loses them all with its last one.
+// Writes map windows for whole clusters; a cluster keeps them while any of its pages has a
+// folio and loses them all with its last one.
 TEST_F(AddressSpaceTest, WindowsComeAndGoByCluster) {
-  ASSERT_TRUE(write(5 * kPageSize, "five").ok());  // i_size: 6 pages
-  EXPECT_EQ(mm_.storage_pages_mapped(), 6u);       // pages 0..5, only page 5 has memory
+  ASSERT_TRUE(write(5 * kPageSize, "five").ok());
+  EXPECT_EQ(mm_.storage_pages_mapped(), kStorageCluster);  // only page 5 has memory
   ASSERT_TRUE(write(3 * kPageSize, "three").ok());
-  EXPECT_EQ(mm_.storage_pages_mapped(), 6u);
+  EXPECT_EQ(mm_.storage_pages_mapped(), kStorageCluster);
   EXPECT_EQ(budget_.used(), 2u);
   ASSERT_TRUE(punch(5 * kPageSize, kPageSize).ok());
   EXPECT_GE(mm_.storage_pages_mapped(), 1u);  // page 3 still cached

@@ -46,17 +46,21 @@ TEST(Storage, AppendingGrowsOneWindow) {
   Mm mm(256 * kPageSize);
   PageBudget budget(256);
   File f(mm, budget, 1);
-  for (int i = 0; i < 8; ++i) ASSERT_TRUE(f.write(i * kPageSize, kPageSize).ok());
+  ASSERT_TRUE(f.write(0, kPageSize).ok());  // the first cluster's window, whole
   EXPECT_EQ(mm.storage_windows(), 1u);
-  EXPECT_EQ(mm.storage_pages_mapped(), 8u);
-  f.punch(2 * kPageSize, 2 * kPageSize);  // WW..WWWW: the window splits
+  EXPECT_EQ(mm.storage_pages_mapped(), kStorageCluster);
+  for (uint64_t i = 1; i < 24; ++i) ASSERT_TRUE(f.write(i * kPageSize, kPageSize).ok());
+  EXPECT_EQ(mm.storage_windows(), 1u);  // grown by the second cluster
+  EXPECT_EQ(mm.storage_pages_mapped(), 2 * kStorageCluster);
+  f.punch(2 * kPageSize, 2 * kPageSize);  // WW..WWWW...: the window splits
   EXPECT_EQ(mm.storage_windows(), 2u);
-  EXPECT_EQ(mm.storage_pages_mapped(), 6u);
-  f.truncate(5 * kPageSize + 1);  // WW..WW: the second window shrinks
+  EXPECT_EQ(mm.storage_pages_mapped(), 2 * kStorageCluster - 2);
+  f.truncate(5 * kPageSize + 1);  // WW..WW: the second window shrinks to i_size
   EXPECT_EQ(mm.storage_windows(), 2u);
   EXPECT_EQ(mm.storage_pages_mapped(), 4u);
   ASSERT_TRUE(f.write(2 * kPageSize, 2 * kPageSize).ok());  // the hole again: merged back
   EXPECT_EQ(mm.storage_windows(), 1u);
+  EXPECT_EQ(mm.storage_pages_mapped(), kStorageCluster);
   EXPECT_EQ(f.as.nr_pages(), 6u);
 }
 
@@ -69,7 +73,7 @@ TEST(Storage, InterleavedFilesGetTheirOwnWindowsAndEvictionUnmapsThem) {
       ASSERT_TRUE(a.write(i * kPageSize, kPageSize, 'a').ok());
       ASSERT_TRUE(b.write(i * kPageSize, kPageSize, 'b').ok());
     }
-    EXPECT_EQ(mm.storage_pages_mapped(), 8u);
+    EXPECT_EQ(mm.storage_pages_mapped(), 2 * kStorageCluster);
     std::string out(4 * kPageSize, '?');
     ASSERT_EQ(*a.as.read(0, std::span<char>(out.data(), out.size()), out.size()), out.size());
     EXPECT_EQ(out, std::string(out.size(), 'a'));
@@ -120,7 +124,7 @@ TEST(Storage, KilledAtEveryLockPointOfTheWindowOperation) {
     Mm mm(64 * kPageSize);
     PageBudget budget(64);
     File f(mm, budget, 1);
-    ASSERT_TRUE(f.write(0, 2 * kPageSize).ok());  // one window to expand
+    ASSERT_TRUE(f.write(0, 2 * kPageSize).ok());  // one window (the first cluster) to expand
     locking::Task task(50 + k, 0, 0, "write");
     int reached = 0;
     locking::sync_point_set("vma_start_write_killable", [&] {
@@ -130,7 +134,7 @@ TEST(Storage, KilledAtEveryLockPointOfTheWindowOperation) {
     Result<size_t> r = err(-EIO);
     {
       locking::TaskScope scope(task);
-      r = f.write(2 * kPageSize, 3 * kPageSize);
+      r = f.write(kStorageCluster * kPageSize, 3 * kPageSize);
     }
     locking::sync_point_clear_all();
     if (k > 0 && reached < k) {
@@ -141,7 +145,7 @@ TEST(Storage, KilledAtEveryLockPointOfTheWindowOperation) {
     EXPECT_EQ(r.error(), -EINTR) << "lock point " << k;
     EXPECT_EQ(f.as.nr_pages(), 2u);
     EXPECT_EQ(budget.used(), 2u);
-    EXPECT_EQ(mm.storage_pages_mapped(), 2u);
+    EXPECT_EQ(mm.storage_pages_mapped(), kStorageCluster);
     ASSERT_LT(k, 16);
   }
 }
@@ -154,12 +158,12 @@ TEST(Storage, TracerRecordsVmaLocksAndKills) {
   ASSERT_TRUE(f.write(0, kPageSize).ok());
   locking::tracer_enable();
   locking::trace_reset();
-  ASSERT_TRUE(f.write(kPageSize, kPageSize).ok());  // vma_expand of the window
+  ASSERT_TRUE(f.write(kStorageCluster * kPageSize, kPageSize).ok());  // vma_expand
   {
     locking::Task task(9, 0, 0, "write");
     locking::TaskScope scope(task);
     locking::sync_point_set("vma_start_write_killable", [&] { task.send_fatal_signal(); });
-    EXPECT_EQ(f.write(5 * kPageSize, kPageSize).error(), -EINTR);
+    EXPECT_EQ(f.write(2 * kStorageCluster * kPageSize, kPageSize).error(), -EINTR);
     locking::sync_point_clear_all();
   }
   const auto events = locking::trace_snapshot();
