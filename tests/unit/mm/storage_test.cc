@@ -69,14 +69,20 @@ TEST(Storage, InterleavedFilesGetTheirOwnWindowsAndEvictionUnmapsThem) {
   PageBudget budget(256);
   {
     File a(mm, budget, 1), b(mm, budget, 2);
-    for (int i = 0; i < 4; ++i) {
+    constexpr uint64_t kEach = kStorageCluster + 4;  // into each file's second cluster
+    for (uint64_t i = 0; i < kEach; ++i) {
       ASSERT_TRUE(a.write(i * kPageSize, kPageSize, 'a').ok());
       ASSERT_TRUE(b.write(i * kPageSize, kPageSize, 'b').ok());
     }
-    EXPECT_EQ(mm.storage_pages_mapped(), 2 * kStorageCluster);
-    std::string out(4 * kPageSize, '?');
+    EXPECT_EQ(mm.storage_pages_mapped(), 4 * kStorageCluster);
+    // Each file's first cluster sits right before the other's, so its second cluster is a
+    // window of its own: four, none merged across files (the reads below check the pages).
+    EXPECT_EQ(mm.storage_windows(), 4u);
+    std::string out(kEach * kPageSize, '?');
     ASSERT_EQ(*a.as.read(0, std::span<char>(out.data(), out.size()), out.size()), out.size());
     EXPECT_EQ(out, std::string(out.size(), 'a'));
+    ASSERT_EQ(*b.as.read(0, std::span<char>(out.data(), out.size()), out.size()), out.size());
+    EXPECT_EQ(out, std::string(out.size(), 'b'));
   }
   EXPECT_EQ(mm.storage_pages_mapped(), 0u);
   EXPECT_EQ(budget.used(), 0u);
@@ -95,25 +101,37 @@ long shmem_kib() {
 }
 
 // Eviction does not punch the pages: it unmaps the windows and closes the memfd, and the
-// close must be what frees them. 64 MiB must leave the system's shmem (the margin is for
-// whatever else runs meanwhile).
+// close must be what frees them. Shmem is the whole machine's, so the test first checks that
+// the counter sees its own 64 MiB come, then that it comes back within a margin of the
+// baseline -- for whatever else runs meanwhile, tried three times before failing.
 TEST(Storage, EvictionGivesTheMemoryBack) {
   constexpr uint64_t kPages = 16384;  // 64 MiB
-  Mm mm((kPages + 64) * kPageSize);
-  PageBudget budget(kPages + 64);
-  long with_file = -1;
-  {
-    File f(mm, budget, 1);
-    for (uint64_t i = 0; i < kPages; i += 256) {
-      ASSERT_EQ(*f.write(i * kPageSize, 256 * kPageSize), 256 * kPageSize);
+  constexpr long kMiB = 1024;         // Shmem is in KiB
+  long before = -1, with_file = -1, after = -1;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Mm mm((kPages + 64) * kPageSize);
+    PageBudget budget(kPages + 64);
+    before = shmem_kib();
+    {
+      File f(mm, budget, 1);
+      for (uint64_t i = 0; i < kPages; i += 256) {
+        Result<size_t> w = f.write(i * kPageSize, 256 * kPageSize);
+        ASSERT_TRUE(w.ok()) << w.error();
+        ASSERT_EQ(*w, 256 * kPageSize);
+      }
+      with_file = shmem_kib();
     }
-    with_file = shmem_kib();
+    after = shmem_kib();
+    EXPECT_EQ(mm.storage_pages_mapped(), 0u);
+    EXPECT_EQ(budget.used(), 0u);
+    if (before < 0 || with_file - before < 60 * kMiB) {
+      GTEST_SKIP() << "/proc/meminfo's Shmem did not see 64 MiB of memfd pages (" << before
+                   << " -> " << with_file << " KiB): cannot tell whether eviction frees them";
+    }
+    if (after - before <= 16 * kMiB) return;
   }
-  const long after = shmem_kib();
-  ASSERT_GE(with_file, 0);
-  EXPECT_GE(with_file - after, 48L * 1024) << "Shmem " << with_file << " -> " << after << " KiB";
-  EXPECT_EQ(mm.storage_pages_mapped(), 0u);
-  EXPECT_EQ(budget.used(), 0u);
+  ADD_FAILURE() << "Shmem " << before << " -> " << with_file << " -> " << after
+                << " KiB: the evicted file's pages were not freed";
 }
 
 // The write needs a window: storage_map takes init_mm's mmap_lock (killable), then the
