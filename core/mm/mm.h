@@ -141,8 +141,9 @@ class Mm {
   // Makes pages [first, first+count) of obj addressable: pages already in a window are
   // reused; the rest expand the window holding the page before them when the next addresses
   // are free (vma_expand), else get new windows (mmap_region, which merges). addrs[i] gets
-  // page first+i's address, valid until storage_unmap of that page. Locking: takes
-  // init_mm's mmap_lock write (killable). Errors: -EINTR, -ENOMEM.
+  // page first+i's address, valid until storage_unmap of that page. Locking: init_mm's
+  // mmap_lock shared (killable) when every page has its window already, else write
+  // (killable). Errors: -EINTR, -ENOMEM.
   Result<void> storage_map(VmObject& obj, uint64_t first, uint64_t count, char** addrs)
       LOCKFS_EXCLUDES(mmap_lock);
   // Unmaps the windows of pages [first, first+count) of obj (do_munmap: shrinks, splits or
@@ -233,6 +234,10 @@ class Mm {
   // erase_empty_entry to drop once the commit's links are done.
   void unlink_file(VmArea* vma, bool keep_empty = false) LOCKFS_REQUIRES(mmap_lock);
   void erase_empty_entry(const VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
+  // storage_map's lookup: true, with every address filled in, when each of the pages is in
+  // a window already. Allocates nothing.
+  bool storage_lookup(const VmObject& obj, uint64_t first, uint64_t count, char** addrs)
+      LOCKFS_REQUIRES_SHARED(mmap_lock);
   // storage_map's work, under its mmap_lock write; may throw std::bad_alloc.
   Result<void> storage_map_locked(VmObject& obj, uint64_t first, uint64_t count, char** addrs)
       LOCKFS_REQUIRES(mmap_lock);

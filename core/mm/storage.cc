@@ -28,6 +28,13 @@ class UnkillableScope {
 
 Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char** addrs) {
   if (init_mm_) return init_mm_->storage_map(obj, first, count, addrs);
+  // A write maps its pages' whole clusters, so the next writes into them find their windows
+  // there: a lookup, which mmap_lock shared covers (as it covers a fault's find_vma). Only a
+  // missing window needs the lock for write, and the lookup starts over under it.
+  if (int rc = mmap_read_lock_killable(); rc != 0) return err(rc);
+  const bool covered = storage_lookup(obj, first, count, addrs);
+  mmap_read_unlock();
+  if (covered) return ok();
   if (int rc = mmap_write_lock_killable(); rc != 0) return err(rc);
   // vma_expand and mmap_region allocate: running out of memory is -ENOMEM wherever it
   // happens (rewrite's VMA objects and nodes say so; their plans' lists throw, caught
@@ -40,6 +47,25 @@ Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char
   } catch (const std::bad_alloc&) {
     return err(-ENOMEM);
   }
+}
+
+bool Mm::storage_lookup(const VmObject& obj, uint64_t first, uint64_t count, char** addrs) {
+  auto it = storage_.find(&obj);
+  if (it == storage_.end()) return false;
+  const std::map<uint64_t, VmArea*>& windows = it->second;
+  const uint64_t end = first + count;
+  for (uint64_t p = first; p < end;) {
+    auto w = windows.upper_bound(p);
+    if (w == windows.begin()) return false;
+    const VmArea* v = std::prev(w)->second;
+    const uint64_t v_end = v->vm_pgoff + v->pages();
+    if (p >= v_end) return false;
+    for (; p < end && p < v_end; ++p) {
+      addrs[p - first] =
+          reinterpret_cast<char*>(v->vm_start + ((p - v->vm_pgoff) << kVmPageShift));
+    }
+  }
+  return true;
 }
 
 Result<void> Mm::storage_map_locked(VmObject& obj, uint64_t first, uint64_t count,
