@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/mm/on_exit.h"
@@ -89,6 +90,46 @@ bool populate_zeroed(AddressSpace::Impl& m, uint64_t first, char* const* mems, s
 bool write_fresh_pages(AddressSpace::Impl& m, uint64_t index, const char* src, size_t n) {
   const off_t at = static_cast<off_t>(index * kPageSize);
   return ::pwrite(m.obj.fd, src, n * kPageSize, at) == static_cast<ssize_t>(n * kPageSize);
+}
+
+// Fills the fresh pages index..index+n-1 of the memfd with one pwritev(2): the bytes the
+// store [pos, pos + data.size()) has for them, zeros around those on a partial first or last
+// page (composed in a page on the stack; only those two can be partial). False (nothing
+// promised: the caller zeroes and copies through the windows) if the call fails or falls
+// short; it rewrites whole pages, so whatever it left is overwritten then.
+bool write_fresh_run(AddressSpace::Impl& m, uint64_t index, size_t n, uint64_t pos,
+                     std::span<const char> data) {
+  const uint64_t end = pos + data.size();
+  alignas(64) char partial[2][kPageSize];
+  size_t partials = 0;
+  iovec iov[3];
+  int cnt = 0;
+  bool last_is_data = false;
+  for (uint64_t p = index; p < index + n; ++p) {
+    const uint64_t lo = std::max(pos, p * kPageSize), hi = std::min(end, (p + 1) * kPageSize);
+    const char* src = data.data() + (lo - pos);
+    if (hi - lo == kPageSize) {
+      if (last_is_data && static_cast<const char*>(iov[cnt - 1].iov_base) +
+                                  iov[cnt - 1].iov_len == src) {
+        iov[cnt - 1].iov_len += kPageSize;
+        continue;
+      }
+      LOCKFS_CHECK(cnt < 3, "write_fresh_run: a whole page after a partial last one");
+      iov[cnt++] = iovec{const_cast<char*>(src), kPageSize};
+      last_is_data = true;
+      continue;
+    }
+    LOCKFS_CHECK(partials < 2 && cnt < 3, "write_fresh_run: a partial page inside the store");
+    char* page = partial[partials++];
+    const size_t off = lo - p * kPageSize;
+    std::memset(page, 0, off);
+    std::memcpy(page + off, src, hi - lo);
+    std::memset(page + off + (hi - lo), 0, kPageSize - off - (hi - lo));
+    iov[cnt++] = iovec{page, kPageSize};
+    last_is_data = false;
+  }
+  const ssize_t want = static_cast<ssize_t>(n * kPageSize);
+  return ::pwritev(m.obj.fd, iov, cnt, static_cast<off_t>(index * kPageSize)) == want;
 }
 }  // namespace
 
@@ -222,27 +263,20 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
       FolioRef fresh[kBatch];
       const size_t added = run ? m.add_new_batch(index, run, mems, fresh) : 0;
       if (added > 0) {
-        // The whole pages of the run go into the memfd with one pwrite(2) while every folio of
-        // the run is locked: shmem fills fresh pages without zeroing them first and without
-        // the fault a store through the windows would take (together a third of a sequential
-        // write's cost), and one call instead of one per page. The windows see the same pages.
-        // A partial first or last page is copied through its window. The folios are unlocked
-        // last first, so that the validator's and the tracer's held stacks pop from the top: a
-        // release from the bottom of 32 held locks moves every entry above it.
-        for (size_t i = 0; i < added; ++i) {
-          const auto [off, n] = span_of(index + i);
-          m.begin_new(*fresh[i], off, n, kind == StoreKind::kWriteIter);
-        }
-        const size_t lead = span_of(index).second == kPageSize ? 0 : 1;
-        size_t whole = lead;
-        while (whole < added && span_of(index + whole).second == kPageSize) ++whole;
-        const bool stored =
-            whole > lead &&
-            write_fresh_pages(m, index + lead, data.data() + ((index + lead) * kPageSize - pos),
-                              whole - lead);
+        // The run goes into the memfd with one pwritev(2) while every folio of it is locked:
+        // shmem fills fresh pages without zeroing them first and without the fault a store
+        // through the windows would take (the fault is the dearest part of a small write on
+        // a VM; with the zeroing, a third of a sequential write's cost), and one call instead
+        // of one per page. The windows see the same pages. Only if that fails are the pages
+        // zeroed and copied through their windows. The folios are unlocked last first, so
+        // that the validator's and the tracer's held stacks pop from the top: a release from
+        // the bottom of 32 held locks moves every entry above it.
+        for (size_t i = 0; i < added; ++i) m.begin_new(*fresh[i], kind == StoreKind::kWriteIter);
+        const bool stored = write_fresh_run(m, index, added, pos, data);
         for (size_t i = added; i-- > 0;) {
           const auto [off, n] = span_of(index + i);
-          fill(index + i, *fresh[i], off, n, stored && i >= lead && i < whole);
+          if (!stored) AddressSpace::Impl::zero_outside(*fresh[i], off, n);
+          fill(index + i, *fresh[i], off, n, stored);
         }
         used += added;
         index += added;

@@ -201,11 +201,9 @@ size_t AddressSpace::Impl::add_new_batch(uint64_t first, size_t n, char* const* 
   return added;
 }
 
-void AddressSpace::Impl::begin_new(Folio& f, size_t off, size_t len,
-                                   bool write_begin) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
+void AddressSpace::Impl::begin_new(Folio& f, bool write_begin) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   if (write_begin) stats.write_begin.fetch_add(1, std::memory_order_relaxed);
   f.flags.lock_published();
-  zero_outside(f, off, len);
 }
 
 Result<FolioRef> AddressSpace::Impl::lock_found(FolioRef f, size_t off, size_t len,

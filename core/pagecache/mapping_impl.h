@@ -101,14 +101,15 @@ struct AddressSpace::Impl {
   // The first step of every store into the cache, ->write_begin's for a write_iter (counted
   // as a write_begin when `write_begin` is set) and the folio lock ->page_mkwrite returns
   // with for the client's writeback (row write_begin wants i_rwsem, which that does not
-  // hold). Each returns the folio locked and zeroes what the store will not cover on a
-  // folio that is not uptodate; write_end / store_end finish it.
-  //   begin_new: a folio add_new_batch added (its lock is reported taken here).
+  // hold). Each returns the folio locked; lock_found and lock_for_store zero what the store
+  // will not cover on a folio that is not uptodate; write_end / store_end finish it.
+  //   begin_new: a folio add_new_batch added (its lock is reported taken here); the caller
+  //     fills all of it (the memfd write of its run, or zero_outside and a copy).
   //   lock_found: a folio find_batch returned; killable. -ENOENT (unlocked) when it was
   //     truncated meanwhile: the caller looks again.
   //   lock_for_store: the folio of `index`, created with memory `mem` when absent (then
   //     *created; with mem, one index walk inserts it or finds the one there); killable.
-  void begin_new(Folio& f, size_t off, size_t len, bool write_begin);
+  void begin_new(Folio& f, bool write_begin);
   Result<FolioRef> lock_found(FolioRef f, size_t off, size_t len, bool write_begin);
   Result<FolioRef> lock_for_store(uint64_t index, char* mem, size_t off, size_t len,
                                   bool* created, bool write_begin);

@@ -3,6 +3,9 @@
 #include "core/pagecache/address_space.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <functional>
 #include <string>
@@ -74,8 +77,8 @@ TEST_F(AddressSpaceTest, WriteReadRoundTripAcrossPages) {
   EXPECT_EQ(st.write_end, 4u);
 }
 
-// New pages are filled a run at a time (one pwrite per run of whole pages, partial ends
-// copied through their windows): every byte lands at its own offset, over several runs.
+// New pages are filled a run at a time (one pwritev per run, partial ends composed with
+// zeros around the store's bytes): every byte lands at its own offset, over several runs.
 TEST_F(AddressSpaceTest, NewPagesGetTheirOwnBytesAcrossRuns) {
   std::string data(40 * kPageSize + 123, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / kPageSize);
@@ -89,6 +92,52 @@ TEST_F(AddressSpaceTest, NewPagesGetTheirOwnBytesAcrossRuns) {
   const auto st = as_->aops_stats();
   EXPECT_EQ(st.write_begin, 42u);
   EXPECT_EQ(st.write_end, 42u);
+}
+
+// Partial new pages at both ends of one store and a store inside one page: the bytes
+// around the store read as zeros, as a page never written does -- past the store's end too,
+// once i_size moves over them (size_ stands for a truncate up).
+TEST_F(AddressSpaceTest, PartialNewPagesAreZeroAroundTheStore) {
+  ASSERT_TRUE(write(kPageSize + 100, std::string(2 * kPageSize, 'p')).ok());
+  ASSERT_TRUE(write(10 * kPageSize + 50, "inside").ok());
+  size_ = 11 * kPageSize;
+  EXPECT_TRUE(read(kPageSize, 100) == std::string(100, '\0'));
+  EXPECT_TRUE(read(kPageSize + 100, 2 * kPageSize) == std::string(2 * kPageSize, 'p'));
+  EXPECT_TRUE(read(3 * kPageSize + 100, kPageSize - 100) == std::string(kPageSize - 100, '\0'));
+  EXPECT_TRUE(read(10 * kPageSize, kPageSize) ==
+              std::string(50, '\0') + "inside" + std::string(kPageSize - 56, '\0'));
+}
+
+// When the memfd write of a run fails, the pages are zeroed and copied through their
+// windows instead. RLIMIT_FSIZE makes pwritev fail (EFBIG) once the memfd exists; stores
+// through a mapping are not held to it.
+TEST_F(AddressSpaceTest, NewPagesAreCopiedThroughTheWindowsWhenTheMemfdWriteFails) {
+  ASSERT_TRUE(write(0, "first").ok());  // creates the memfd (ftruncate needs the limit off)
+  // Stale bytes where the new pages go: the zeroing must cover them, not the memfd's holes.
+  const int fd = as_->vm_object().fd;
+  const std::string stale(4 * kPageSize, 'Z');
+  ASSERT_EQ(::pwrite(fd, stale.data(), stale.size(), 4 * kPageSize), ssize_t(stale.size()));
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct sigaction ignore {}, old_action {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  rlimit tight = old_limit;
+  tight.rlim_cur = kPageSize;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  std::string data(3 * kPageSize, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('A' + i % 23);
+  auto w = write(4 * kPageSize + 300, data);
+  const bool refused = ::pwrite(fd, "x", 1, 8 * kPageSize) < 0;
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  ::sigaction(SIGXFSZ, &old_action, nullptr);
+  ASSERT_TRUE(refused) << "RLIMIT_FSIZE did not stop a memfd write: the test proves nothing";
+  ASSERT_TRUE(w.ok()) << w.error();
+  ASSERT_EQ(*w, data.size());
+  size_ = 8 * kPageSize;  // a truncate up: the last page's tail must read as zeros
+  EXPECT_TRUE(read(4 * kPageSize, 300) == std::string(300, '\0'));
+  EXPECT_TRUE(read(4 * kPageSize + 300, data.size()) == data);
+  EXPECT_TRUE(read(7 * kPageSize + 300, kPageSize - 300) == std::string(kPageSize - 300, '\0'));
 }
 
 // As filemap_get_read_batch, reads and writes look pages up (and add new ones) many per
