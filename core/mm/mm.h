@@ -142,8 +142,8 @@ class Mm {
   // reused; the rest expand the window holding the page before them when the next addresses
   // are free (vma_expand), else get new windows (mmap_region, which merges). addrs[i] gets
   // page first+i's address, valid until storage_unmap of that page. Locking: init_mm's
-  // mmap_lock shared (killable) when every page has its window already, else write
-  // (killable). Errors: -EINTR, -ENOMEM.
+  // mmap_lock shared (killable) for the lookup; when a window is missing, then for write
+  // (killable) to map it. Errors: -EINTR, -ENOMEM.
   Result<void> storage_map(VmObject& obj, uint64_t first, uint64_t count, char** addrs)
       LOCKFS_EXCLUDES(mmap_lock);
   // Unmaps the windows of pages [first, first+count) of obj (do_munmap: shrinks, splits or

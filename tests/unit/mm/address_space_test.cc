@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/mm/mm.h"
+#include "core/mm/on_exit.h"
 #include "locking/rwsem.h"
 #include "locking/task.h"
 #include "locking/tracer.h"
@@ -98,6 +99,10 @@ TEST_F(AddressSpaceTest, NewPagesGetTheirOwnBytesAcrossRuns) {
 // around the store read as zeros, as a page never written does -- past the store's end too,
 // once i_size moves over them (size_ stands for a truncate up).
 TEST_F(AddressSpaceTest, PartialNewPagesAreZeroAroundTheStore) {
+  ASSERT_TRUE(write(0, "first").ok());  // the memfd, to put stale bytes where pages will go
+  const std::string stale(10 * kPageSize, 'Z');  // pages 1..10
+  ASSERT_EQ(::pwrite(as_->vm_object().fd, stale.data(), stale.size(), kPageSize),
+            ssize_t(stale.size()));
   ASSERT_TRUE(write(kPageSize + 100, std::string(2 * kPageSize, 'p')).ok());
   ASSERT_TRUE(write(10 * kPageSize + 50, "inside").ok());
   size_ = 11 * kPageSize;
@@ -122,15 +127,23 @@ TEST_F(AddressSpaceTest, NewPagesAreCopiedThroughTheWindowsWhenTheMemfdWriteFail
   struct sigaction ignore {}, old_action {};
   ignore.sa_handler = SIG_IGN;
   ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &old_action), 0);
-  rlimit tight = old_limit;
-  tight.rlim_cur = kPageSize;
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
   std::string data(3 * kPageSize, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('A' + i % 23);
-  auto w = write(4 * kPageSize + 300, data);
-  const bool refused = ::pwrite(fd, "x", 1, 8 * kPageSize) < 0;
-  ::setrlimit(RLIMIT_FSIZE, &old_limit);
-  ::sigaction(SIGXFSZ, &old_action, nullptr);
+  Result<size_t> w = err(-EIO);
+  bool refused = false;
+  {
+    // Put back on every way out (an exception from the write included): the limit would fail
+    // every later memfd in this process, and output to a file past 4 KiB.
+    OnExit restore([&] {
+      EXPECT_EQ(::setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+      EXPECT_EQ(::sigaction(SIGXFSZ, &old_action, nullptr), 0);
+    });
+    rlimit tight = old_limit;
+    tight.rlim_cur = kPageSize;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+    w = write(4 * kPageSize + 300, data);
+    refused = ::pwrite(fd, "x", 1, 8 * kPageSize) < 0;
+  }
   ASSERT_TRUE(refused) << "RLIMIT_FSIZE did not stop a memfd write: the test proves nothing";
   ASSERT_TRUE(w.ok()) << w.error();
   ASSERT_EQ(*w, data.size());
