@@ -234,10 +234,11 @@ class Mm {
   // erase_empty_entry to drop once the commit's links are done.
   void unlink_file(VmArea* vma, bool keep_empty = false) LOCKFS_REQUIRES(mmap_lock);
   void erase_empty_entry(const VmArea* vma) LOCKFS_REQUIRES(mmap_lock);
-  // storage_map's lookup: true, with every address filled in, when each of the pages is in
-  // a window already. Allocates nothing.
-  bool storage_lookup(const VmObject& obj, uint64_t first, uint64_t count, char** addrs)
-      LOCKFS_REQUIRES_SHARED(mmap_lock);
+  // storage_map's lookup: fills in addrs[pg - first] for the pages from p on that are in
+  // windows already, and returns the first page before `end` that is not (or `end`).
+  // Allocates nothing.
+  uint64_t storage_covered(const VmObject& obj, uint64_t p, uint64_t end, uint64_t first,
+                           char** addrs) LOCKFS_REQUIRES_SHARED(mmap_lock);
   // storage_map's work, under its mmap_lock write; may throw std::bad_alloc.
   Result<void> storage_map_locked(VmObject& obj, uint64_t first, uint64_t count, char** addrs)
       LOCKFS_REQUIRES(mmap_lock);

@@ -32,7 +32,7 @@ Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char
   // there: a lookup, which mmap_lock shared covers (as it covers a fault's find_vma). Only a
   // missing window needs the lock for write, and the lookup starts over under it.
   if (int rc = mmap_read_lock_killable(); rc != 0) return err(rc);
-  const bool covered = storage_lookup(obj, first, count, addrs);
+  const bool covered = storage_covered(obj, first, first + count, first, addrs) == first + count;
   mmap_read_unlock();
   if (covered) return ok();
   if (int rc = mmap_write_lock_killable(); rc != 0) return err(rc);
@@ -49,34 +49,33 @@ Result<void> Mm::storage_map(VmObject& obj, uint64_t first, uint64_t count, char
   }
 }
 
-bool Mm::storage_lookup(const VmObject& obj, uint64_t first, uint64_t count, char** addrs) {
+uint64_t Mm::storage_covered(const VmObject& obj, uint64_t p, uint64_t end, uint64_t first,
+                             char** addrs) {
   auto it = storage_.find(&obj);
-  if (it == storage_.end()) return false;
+  if (it == storage_.end()) return p;
   const std::map<uint64_t, VmArea*>& windows = it->second;
-  const uint64_t end = first + count;
-  for (uint64_t p = first; p < end;) {
+  while (p < end) {
     auto w = windows.upper_bound(p);
-    if (w == windows.begin()) return false;
+    if (w == windows.begin()) return p;
     const VmArea* v = std::prev(w)->second;
     const uint64_t v_end = v->vm_pgoff + v->pages();
-    if (p >= v_end) return false;
+    if (p >= v_end) return p;
     for (; p < end && p < v_end; ++p) {
       addrs[p - first] =
           reinterpret_cast<char*>(v->vm_start + ((p - v->vm_pgoff) << kVmPageShift));
     }
   }
-  return true;
+  return p;
 }
 
 Result<void> Mm::storage_map_locked(VmObject& obj, uint64_t first, uint64_t count,
                                     char** addrs) {
   Result<void> r;
   const uint64_t end = first + count;
-  // One search of obj's windows around page pg: the window covering pg (if any), the one
-  // ending right at pg (covering pg - 1, when pg is not covered) and the page where the next
-  // window starts (so [pg, next) is known uncovered without a search per page).
+  // One search of obj's windows around an uncovered page pg: the window ending right at pg
+  // (covering pg - 1) and the page where the next window starts (so [pg, next) is known
+  // uncovered without a search per page).
   struct Around {
-    VmArea* cover = nullptr;
     VmArea* before = nullptr;
     uint64_t next = UINT64_MAX;
   };
@@ -88,23 +87,14 @@ Result<void> Mm::storage_map_locked(VmObject& obj, uint64_t first, uint64_t coun
     if (w != it->second.end()) a.next = w->first;
     if (w == it->second.begin()) return a;
     VmArea* v = std::prev(w)->second;
-    if (pg < v->vm_pgoff + v->pages()) {
-      a.cover = v;
-    } else if (pg > 0 && v->vm_pgoff + v->pages() == pg) {
-      a.before = v;
-    }
+    if (pg > 0 && v->vm_pgoff + v->pages() == pg) a.before = v;
     return a;
   };
   const uint64_t hi = base_ + size_;
   for (uint64_t p = first; r && p < end;) {
+    p = storage_covered(obj, p, end, first, addrs);  // pages in windows already
+    if (p == end) break;
     const Around at = around(p);
-    if (VmArea* w = at.cover) {
-      for (; p < end && p < w->vm_pgoff + w->pages(); ++p) {
-        addrs[p - first] =
-            reinterpret_cast<char*>(w->vm_start + ((p - w->vm_pgoff) << kVmPageShift));
-      }
-      continue;
-    }
     uint64_t n = std::min(end, at.next) - p;
     // Grow the window holding page p-1 when the addresses after it are free.
     if (VmArea* prev = at.before) {
