@@ -85,13 +85,6 @@ bool populate_zeroed(AddressSpace::Impl& m, uint64_t first, char* const* mems, s
   return true;
 }
 
-// Fills pages index..index+n-1 of the memfd from src with one pwrite(2); false (the caller
-// copies instead) if it cannot.
-bool write_fresh_pages(AddressSpace::Impl& m, uint64_t index, const char* src, size_t n) {
-  const off_t at = static_cast<off_t>(index * kPageSize);
-  return ::pwrite(m.obj.fd, src, n * kPageSize, at) == static_cast<ssize_t>(n * kPageSize);
-}
-
 // Fills the fresh pages index..index+n-1 of the memfd with one pwritev(2): the bytes the
 // store [pos, pos + data.size()) has for them, zeros around those on a partial first or last
 // page (composed in a page on the stack; only those two can be partial). False (nothing
@@ -307,8 +300,7 @@ static Result<size_t> store_pages(AddressSpace::Impl& m, uint64_t pos, std::span
           break;
         }
         if (created) ++used;
-        const bool stored = created && n == kPageSize &&
-                            write_fresh_pages(m, index, data.data() + (index * kPageSize - pos), 1);
+        const bool stored = created && n == kPageSize && write_fresh_run(m, index, 1, pos, data);
         fill(index, **f, off, n, stored);
       }
       if (error != 0) break;
