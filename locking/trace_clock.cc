@@ -243,7 +243,12 @@ bool from_anchor(uint64_t tsc, uint64_t* out, bool* stale, LocalAnchor& local) {
 // Takes the new anchor unless another thread is taking it: true, and its time in *out.
 bool try_refresh(uint64_t* out) {
   Clock& c = g_clock;
-  if (c.refreshing.exchange(true, std::memory_order_acquire)) return false;
+  // Test before the exchange: while one thread refreshes, the others' stamps only read the
+  // flag, instead of each writing its line.
+  if (c.refreshing.load(std::memory_order_relaxed) ||
+      c.refreshing.exchange(true, std::memory_order_acquire)) {
+    return false;
+  }
   *out = refresh();
   c.refreshing.store(false, std::memory_order_release);
   return true;
