@@ -166,7 +166,7 @@ void Mm::storage_unmap(VmObject& obj, uint64_t first, uint64_t count) {
     // Part of a window: shrinking or splitting it allocates a VMA object and index nodes.
     // Releasing memory must finish (truncate has dropped the folios already and cannot undo
     // that), so running out of memory here is not an error: this window stays mapped whole.
-    // It is address space only -- the pages were punched -- and storage_map reuses it when
+    // It is address space only -- the caller punches the pages next -- and storage_map reuses it when
     // those pages come back; a later truncate, punch or eviction of them unmaps it. The
     // other windows of the range are unmapped all the same.
     try {

@@ -44,8 +44,8 @@ AddressSpace::~AddressSpace() {
   Impl* m = impl_if();
   if (!m) return;  // never held a page nor a mapping
   LOCKFS_CHECK(!mm_.is_mapped(m->obj), "AddressSpace destroyed while mapped");
-  m->remove_range(0, UINT64_MAX, Impl::Remove::kEvict);
-  delete m;  // closes the memfd: its pages go with it
+  m->remove_range(0, UINT64_MAX);
+  delete m;  // closes the memfd
 }
 
 // Several threads may need the inside at once (writes under i_rwsem, faults under

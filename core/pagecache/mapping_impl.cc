@@ -370,8 +370,6 @@ void AddressSpace::Impl::unfill(std::span<const std::pair<uint64_t, uint64_t>> r
 void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end,
                                       Remove how) LOCKFS_NO_THREAD_SAFETY_ANALYSIS {
   const bool keep_dirty = how == Remove::kKeepDirty;
-  LOCKFS_CHECK(how != Remove::kEvict || (first == 0 && end == UINT64_MAX),
-               "remove_range: eviction is of the whole mapping");
   uint64_t removed = 0, kept = 0;
   FolioRef batch[kReadBatch];
   for (uint64_t next = first; next < end;) {
@@ -405,12 +403,12 @@ void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end,
     if (removed) as.budget_.uncharge(removed);
     return;
   }
-  // Free the memory (eviction leaves that to the memfd's close), then the windows (every
-  // window in the range: pages that never got a folio, from an interrupted write or a
-  // write's cluster, may still have one). A cluster (kStorageCluster) left with no folio at
-  // all loses its windows too, so windows never outlive their cluster's last page (init_mm is
-  // sized on that).
-  if (how != Remove::kEvict) punch_memory(first, end);
+  // Unmap the windows (every window in the range: pages that never got a folio, from an
+  // interrupted write or a write's cluster, may still have one), then free the memory. In
+  // that order the punch finds no window mapping the pages and has no page table entry to
+  // zap: the unmap's TLB shootdown is the only one. A cluster (kStorageCluster) left with no
+  // folio at all loses its windows too, so windows never outlive their cluster's last page
+  // (init_mm is sized on that).
   uint64_t unmap_first = first, unmap_end = end;
   const uint64_t cluster_first = first & ~(kStorageCluster - 1);
   if (cluster_first < first && !find_next(cluster_first, first)) unmap_first = cluster_first;
@@ -419,6 +417,7 @@ void AddressSpace::Impl::remove_range(uint64_t first, uint64_t end,
     if (!find_next(end, cluster_end)) unmap_end = cluster_end;
   }
   as.mm_.storage_unmap(obj, unmap_first, unmap_end - unmap_first);
+  punch_memory(first, end);
   if (removed) as.budget_.uncharge(removed);
 }
 

@@ -126,14 +126,10 @@ struct AddressSpace::Impl {
   // Charges up to n pages, as many as the budget allows; returns how many.
   uint64_t charge_some(uint64_t n);
   // Drops the folios of [first, end) (truncate_inode_pages_range): each locked, laundered if
-  // dirty, invalidated, released and removed; then the memfd pages are punched and their
-  // windows unmapped. Locking: invalidate_lock exclusive (caller).
+  // dirty, invalidated, released and removed; then their windows are unmapped and the memfd
+  // pages punched. Locking: invalidate_lock exclusive (caller), or none at eviction.
   // kKeepDirty: dirty folios stay (and so do the range's windows, when one did).
-  // kEvict: the mapping's last act, with its memfd closed right after: the pages are not
-  // punched (a hole punch zaps this process's windows onto them, one TLB shootdown, only
-  // for the windows' own unmap to shoot down again); the close frees them, the windows being
-  // gone by then.
-  enum class Remove { kTruncate, kKeepDirty, kEvict };
+  enum class Remove { kTruncate, kKeepDirty };
   void remove_range(uint64_t first, uint64_t end, Remove how = Remove::kTruncate);
   // Takes back the folios a failed fill (fallocate) added, runs of [first, end), as
   // shmem_fallocate's shmem_undo_range: under zero_range (invalidate_locked: the caller holds
